@@ -1,0 +1,249 @@
+"""Molecular featurization: SMILES / RDKit molecules -> categorical graph tensors.
+
+Atoms and bonds are described by small *categorical* features (integer indices), meant to be embedded
+by the model (``nn.Embedding`` per column), not fed raw: raw integer features in a sum-aggregating GNN blow
+up within a few layers. Every column has a fixed vocabulary size (:attr:`MoleculeFeaturizer.atom_vocab`,
+:attr:`MoleculeFeaturizer.bond_vocab`); out-of-range values are clipped into the last bucket.
+
+Atom columns: element (atomic number), degree, formal charge, hybridization, aromaticity, total H count,
+chirality tag, ring membership. Bond columns: bond type, conjugation, ring membership, stereo.
+
+The featurizer is deterministic (atoms in RDKit order, each bond as two directed edges ``u->v, v->u``
+in bond order) and avoids per-atom tensor work: features are gathered into flat Python lists and converted
+once, which is what makes it several times faster than :func:`torch_geometric.utils.from_smiles`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable, Sequence
+
+import numpy as np
+import torch
+from rdkit import Chem, RDLogger
+from torch_geometric.data import Data
+
+__all__ = ["InvalidSmilesError", "MoleculeFeaturizer", "FeaturizedMolecules", "ATOM_FEATURES", "BOND_FEATURES"]
+
+#: Names of the atom feature columns, in order, with their vocabulary sizes.
+ATOM_FEATURES: dict[str, int] = {
+    "atomic_num": 119,  # 0 = dummy atom '*', 1..118 elements
+    "degree": 11,  # 0..10 (clipped)
+    "formal_charge": 11,  # -5..+5 shifted to 0..10 (clipped)
+    "hybridization": 9,  # rdchem.HybridizationType values 0..8
+    "is_aromatic": 2,
+    "total_num_hs": 9,  # 0..8 (clipped)
+    "chirality": 9,  # rdchem.ChiralType values 0..8
+    "is_in_ring": 2,
+}
+
+#: Names of the bond feature columns, in order, with their vocabulary sizes.
+BOND_FEATURES: dict[str, int] = {
+    "bond_type": 5,  # single, double, triple, aromatic, other
+    "is_conjugated": 2,
+    "is_in_ring": 2,
+    "stereo": 8,  # rdchem.BondStereo values 0..7
+}
+
+# RDKit bond order (GetBondTypeAsDouble, cheaper than the BondType enum) -> bond_type category;
+# 4 = any other type (dative, ionic, zero, ...).
+_BOND_TYPE = {1.0: 0, 2.0: 1, 3.0: 2, 1.5: 3}
+# SMILES characters that carry stereo information (chirality '@', double-bond direction '/' '\\').
+_STEREO_CHARS = frozenset("@/\\")
+
+
+class InvalidSmilesError(ValueError):
+    """Raised when a SMILES string cannot be parsed (and sanitized) by RDKit."""
+
+
+@dataclass
+class FeaturizedMolecules:
+    """Many molecules featurized into flat arrays (one concatenation, no per-molecule tensors).
+
+    ``x[node_ptr[i]:node_ptr[i+1]]`` are the atoms of molecule ``i``; ``edge_index`` holds *local* atom
+    indices (0-based within each molecule); ``edge_ptr`` delimits each molecule's edges.
+    """
+
+    x: np.ndarray  # [n_atoms, len(ATOM_FEATURES)] int64
+    edge_index: np.ndarray  # [2, n_edges] int64, local indices
+    edge_attr: np.ndarray  # [n_edges, len(BOND_FEATURES)] int64
+    node_ptr: np.ndarray  # [n_molecules + 1] int64
+    edge_ptr: np.ndarray  # [n_molecules + 1] int64
+
+
+class MoleculeFeaturizer:
+    r"""Turns SMILES strings or RDKit molecules into graphs with categorical atom and bond features.
+
+    Args:
+        add_hydrogens (bool, optional): make hydrogens explicit atoms. (default: :obj:`False`)
+
+    Shapes:
+        - **output:** :class:`~torch_geometric.data.Data` with ``x`` :math:`(|V|, 8)` long,
+          ``edge_index`` :math:`(2, 2|B|)` long, ``edge_attr`` :math:`(2|B|, 4)` long and ``smiles``.
+
+    Example:
+        >>> data = MoleculeFeaturizer()("CCO")
+        >>> data.x.shape, data.edge_index.shape
+        (torch.Size([3, 8]), torch.Size([2, 4]))
+    """
+
+    #: Bumped whenever the features change, so that cached featurized datasets are rebuilt.
+    version: str = "1"
+    name: str = "graphmeta-categorical"
+    atom_vocab: tuple[int, ...] = tuple(ATOM_FEATURES.values())
+    bond_vocab: tuple[int, ...] = tuple(BOND_FEATURES.values())
+
+    def __init__(self, add_hydrogens: bool = False) -> None:
+        self.add_hydrogens = add_hydrogens
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__name__}(add_hydrogens={self.add_hydrogens})"
+
+    @property
+    def cache_key(self) -> str:
+        """A string that changes whenever the featurizer would produce different tensors."""
+        return f"{self.name}-v{self.version}-h{int(self.add_hydrogens)}"
+
+    # -- parsing ---------------------------------------------------------------------------------------
+    def parse(self, smiles: str) -> Chem.Mol:
+        """Parses and sanitizes one SMILES string; raises :class:`InvalidSmilesError` when RDKit cannot."""
+        if not isinstance(smiles, str) or not smiles.strip():
+            raise InvalidSmilesError(f"empty or non-string SMILES: {smiles!r}")
+        RDLogger.DisableLog("rdApp.*")
+        try:
+            mol = Chem.MolFromSmiles(smiles)
+        finally:
+            RDLogger.EnableLog("rdApp.*")
+        if mol is None:
+            raise InvalidSmilesError(f"RDKit cannot parse SMILES {smiles!r}")
+        if mol.GetNumAtoms() == 0:
+            raise InvalidSmilesError(f"SMILES {smiles!r} has no atoms")
+        return mol
+
+    def _prepare(self, mol_or_smiles: str | Chem.Mol) -> Chem.Mol:
+        if isinstance(mol_or_smiles, Chem.Mol):
+            mol = mol_or_smiles
+            if mol.GetNumAtoms() == 0:
+                raise InvalidSmilesError("molecule has no atoms")
+        else:
+            mol = self.parse(mol_or_smiles)
+        if self.add_hydrogens:
+            mol = Chem.AddHs(mol)
+        return mol
+
+    # -- features ----------------------------------------------------------------------------------------
+    @staticmethod
+    def _append_features(
+        mol: Chem.Mol,
+        stereo_free: bool,
+        atoms: list[int],
+        bonds: list[int],
+        src: list[int],
+        dst: list[int],
+    ) -> tuple[int, int]:
+        """Appends the flat atom/bond feature values and directed edges of ``mol``; returns (n_atoms, n_edges).
+
+        ``stereo_free`` is True when the molecule was parsed from a SMILES without ``@``, ``/`` or ``\\``:
+        RDKit then sets no chiral tag and no bond stereo, so those two getters (the slowest ones, they
+        build Python enum objects) are skipped. A property test checks this shortcut against the getters.
+        """
+        n_atoms = mol.GetNumAtoms()
+        get_atom = mol.GetAtomWithIdx
+        for i in range(n_atoms):
+            atom = get_atom(i)
+            atoms += (
+                min(atom.GetAtomicNum(), 118),
+                min(atom.GetDegree(), 10),
+                min(max(atom.GetFormalCharge() + 5, 0), 10),
+                min(int(atom.GetHybridization()), 8),
+                int(atom.GetIsAromatic()),
+                min(atom.GetTotalNumHs(), 8),
+                0 if stereo_free else min(int(atom.GetChiralTag()), 8),
+                int(atom.IsInRing()),
+            )
+        n_edges = 0
+        for bond in mol.GetBonds():
+            u = bond.GetBeginAtomIdx()
+            v = bond.GetEndAtomIdx()
+            src += (u, v)
+            dst += (v, u)
+            feats = (
+                _BOND_TYPE.get(bond.GetBondTypeAsDouble(), 4),
+                int(bond.GetIsConjugated()),
+                int(bond.IsInRing()),
+                0 if stereo_free else min(int(bond.GetStereo()), 7),
+            )
+            bonds += feats
+            bonds += feats
+            n_edges += 2
+        return n_atoms, n_edges
+
+    def _featurize_into(
+        self, item: str | Chem.Mol, atoms: list[int], bonds: list[int], src: list[int], dst: list[int]
+    ) -> tuple[int, int]:
+        mol = self._prepare(item)
+        stereo_free = isinstance(item, str) and not _STEREO_CHARS.intersection(item)
+        return self._append_features(mol, stereo_free, atoms, bonds, src, dst)
+
+    def __call__(self, mol_or_smiles: str | Chem.Mol) -> Data:
+        """Featurizes one molecule (SMILES string or RDKit ``Mol``) into a :class:`Data` graph."""
+        atoms: list[int] = []
+        bonds: list[int] = []
+        src: list[int] = []
+        dst: list[int] = []
+        n, e = self._featurize_into(mol_or_smiles, atoms, bonds, src, dst)
+        flat = torch.from_numpy(np.array(atoms + src + dst + bonds, dtype=np.int64))
+        a, b = n * len(ATOM_FEATURES), n * len(ATOM_FEATURES) + 2 * e
+        smiles = mol_or_smiles if isinstance(mol_or_smiles, str) else Chem.MolToSmiles(mol_or_smiles)
+        return Data(
+            x=flat[:a].view(n, len(ATOM_FEATURES)),
+            edge_index=flat[a:b].view(2, e),
+            edge_attr=flat[b:].view(e, len(BOND_FEATURES)),
+            smiles=smiles,
+        )
+
+    def featurize_many(
+        self,
+        molecules: Iterable[str | Chem.Mol],
+        progress: bool = False,
+        total: int | None = None,
+    ) -> tuple[FeaturizedMolecules, dict[int, str]]:
+        """Featurizes many molecules into flat arrays.
+
+        Invalid entries are not silently dropped: they are returned as ``{position: reason}`` so the
+        caller can count, report, or raise (see the dataset loaders). Valid molecules keep their order.
+        """
+        from tqdm.auto import tqdm
+
+        atoms: list[int] = []
+        bonds: list[int] = []
+        src: list[int] = []
+        dst: list[int] = []
+        node_counts: list[int] = []
+        edge_counts: list[int] = []
+        invalid: dict[int, str] = {}
+        iterator: Iterable = molecules
+        if progress:
+            iterator = tqdm(molecules, total=total, desc="featurizing", unit="mol", leave=False)
+        for i, item in enumerate(iterator):
+            try:
+                n_atoms, n_edges = self._featurize_into(item, atoms, bonds, src, dst)
+            except InvalidSmilesError as err:
+                invalid[i] = str(err)
+                continue
+            node_counts.append(n_atoms)
+            edge_counts.append(n_edges)
+        out = FeaturizedMolecules(
+            x=np.asarray(atoms, dtype=np.int64).reshape(-1, len(ATOM_FEATURES)),
+            edge_index=np.asarray([src, dst], dtype=np.int64).reshape(2, -1),
+            edge_attr=np.asarray(bonds, dtype=np.int64).reshape(-1, len(BOND_FEATURES)),
+            node_ptr=_ptr(node_counts),
+            edge_ptr=_ptr(edge_counts),
+        )
+        return out, invalid
+
+
+def _ptr(counts: Sequence[int]) -> np.ndarray:
+    ptr = np.zeros(len(counts) + 1, dtype=np.int64)
+    np.cumsum(counts, out=ptr[1:])
+    return ptr

@@ -1,0 +1,199 @@
+"""Many graphs stored as a few flat tensors, and fast vectorized gathering into one PyG batch.
+
+A :class:`GraphStore` is the on-disk and in-memory form of a dataset's graphs: node fields concatenated
+over all graphs, edge fields likewise, ``edge_index`` with *local* node indices, and two pointer vectors.
+:meth:`GraphStore.gather` builds one :class:`~torch_geometric.data.Batch` for any list of graph ids with a
+handful of tensor ops (no Python loop per graph), which is what the episode collation of the task-batched
+core relies on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Mapping, Sequence
+
+import numpy as np
+import torch
+from torch import Tensor
+from torch_geometric.data import Batch, Data
+
+__all__ = ["GraphStore", "segment_arange"]
+
+
+def segment_arange(counts: Tensor) -> Tensor:
+    """``cat([arange(c) for c in counts])`` without a Python loop."""
+    total = int(counts.sum())
+    starts = torch.cumsum(counts, 0) - counts
+    return torch.arange(total, dtype=torch.long) - torch.repeat_interleave(starts, counts, output_size=total)
+
+
+def _as_tensor(value: np.ndarray | Tensor) -> Tensor:
+    return torch.from_numpy(np.ascontiguousarray(value)) if isinstance(value, np.ndarray) else value
+
+
+@dataclass
+class GraphStore:
+    """Graphs concatenated into flat tensors.
+
+    Attributes:
+        node_fields: per-node tensors (``x``, ``node_attr``...), first dimension = total number of nodes.
+        edge_fields: per-edge tensors (``edge_attr``...), first dimension = total number of edges.
+        edge_index: ``[2, n_edges]`` long, node indices local to each graph.
+        node_ptr: ``[n_graphs + 1]`` long, graph ``i`` owns nodes ``node_ptr[i]:node_ptr[i+1]``.
+        edge_ptr: ``[n_graphs + 1]`` long, graph ``i`` owns edges ``edge_ptr[i]:edge_ptr[i+1]``.
+    """
+
+    edge_index: Tensor
+    node_ptr: Tensor
+    edge_ptr: Tensor
+    node_fields: dict[str, Tensor] = field(default_factory=dict)
+    edge_fields: dict[str, Tensor] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.edge_index = _as_tensor(self.edge_index).long()
+        self.node_ptr = _as_tensor(self.node_ptr).long()
+        self.edge_ptr = _as_tensor(self.edge_ptr).long()
+        self.node_fields = {k: _as_tensor(v) for k, v in self.node_fields.items()}
+        self.edge_fields = {k: _as_tensor(v) for k, v in self.edge_fields.items()}
+        self.validate()
+
+    def validate(self) -> None:
+        """Checks that pointers, fields and edge indices are consistent (raises ``ValueError``)."""
+        n_graphs = len(self.node_ptr) - 1
+        if n_graphs < 0 or len(self.edge_ptr) != n_graphs + 1:
+            raise ValueError("node_ptr and edge_ptr must both have n_graphs + 1 entries")
+        n_nodes, n_edges = int(self.node_ptr[-1]), int(self.edge_ptr[-1])
+        if self.edge_index.dim() != 2 or self.edge_index.shape != (2, n_edges):
+            raise ValueError(f"edge_index has shape {tuple(self.edge_index.shape)}, expected (2, {n_edges})")
+        for name, value in self.node_fields.items():
+            if value.shape[0] != n_nodes:
+                raise ValueError(f"node field {name!r} has {value.shape[0]} rows, expected {n_nodes}")
+        for name, value in self.edge_fields.items():
+            if value.shape[0] != n_edges:
+                raise ValueError(f"edge field {name!r} has {value.shape[0]} rows, expected {n_edges}")
+        if n_edges:
+            sizes = (self.node_ptr[1:] - self.node_ptr[:-1]).repeat_interleave(self.edge_ptr[1:] - self.edge_ptr[:-1])
+            if bool((self.edge_index < 0).any()) or bool((self.edge_index >= sizes).any()):
+                raise ValueError("edge_index refers to a node outside its own graph")
+
+    # -- construction --------------------------------------------------------------------------------------
+    @classmethod
+    def from_data_list(cls, graphs: Sequence[Data]) -> "GraphStore":
+        """Builds a store from PyG ``Data`` objects (all with the same fields)."""
+        if not graphs:
+            raise ValueError("cannot build a GraphStore from an empty list of graphs")
+        first = graphs[0]
+        node_keys = [k for k in first.keys() if k != "edge_index" and first.is_node_attr(k) and torch.is_tensor(first[k])]
+        edge_keys = [k for k in first.keys() if k != "edge_index" and first.is_edge_attr(k) and torch.is_tensor(first[k])]
+        node_counts = torch.tensor([g.num_nodes for g in graphs], dtype=torch.long)
+        edge_counts = torch.tensor([g.num_edges for g in graphs], dtype=torch.long)
+        return cls(
+            edge_index=torch.cat([g.edge_index for g in graphs], dim=1),
+            node_ptr=torch.cat([torch.zeros(1, dtype=torch.long), node_counts.cumsum(0)]),
+            edge_ptr=torch.cat([torch.zeros(1, dtype=torch.long), edge_counts.cumsum(0)]),
+            node_fields={k: torch.cat([g[k] for g in graphs]) for k in node_keys},
+            edge_fields={k: torch.cat([g[k] for g in graphs]) for k in edge_keys},
+        )
+
+    @classmethod
+    def concat(cls, stores: Sequence["GraphStore"]) -> "GraphStore":
+        """Concatenates stores with the same fields, graphs in order."""
+        def cat_ptr(ptrs: list[Tensor]) -> Tensor:
+            out, offset = [torch.zeros(1, dtype=torch.long)], 0
+            for ptr in ptrs:
+                out.append(ptr[1:] + offset)
+                offset += int(ptr[-1])
+            return torch.cat(out)
+
+        return cls(
+            edge_index=torch.cat([s.edge_index for s in stores], dim=1),
+            node_ptr=cat_ptr([s.node_ptr for s in stores]),
+            edge_ptr=cat_ptr([s.edge_ptr for s in stores]),
+            node_fields={k: torch.cat([s.node_fields[k] for s in stores]) for k in stores[0].node_fields},
+            edge_fields={k: torch.cat([s.edge_fields[k] for s in stores]) for k in stores[0].edge_fields},
+        )
+
+    # -- access --------------------------------------------------------------------------------------------
+    def __len__(self) -> int:
+        return len(self.node_ptr) - 1
+
+    @property
+    def num_nodes(self) -> Tensor:
+        """Number of nodes of each graph, ``[n_graphs]``."""
+        return self.node_ptr[1:] - self.node_ptr[:-1]
+
+    @property
+    def num_edges(self) -> Tensor:
+        """Number of directed edges of each graph, ``[n_graphs]``."""
+        return self.edge_ptr[1:] - self.edge_ptr[:-1]
+
+    def __getitem__(self, index: int) -> Data:
+        """Graph ``index`` as a PyG ``Data`` (tensors are views into the store)."""
+        n = len(self)
+        if not -n <= index < n:
+            raise IndexError(f"graph index {index} out of range for {n} graphs")
+        index %= n
+        n0, n1 = int(self.node_ptr[index]), int(self.node_ptr[index + 1])
+        e0, e1 = int(self.edge_ptr[index]), int(self.edge_ptr[index + 1])
+        data = Data(edge_index=self.edge_index[:, e0:e1], num_nodes=n1 - n0)
+        for key, value in self.node_fields.items():
+            data[key] = value[n0:n1]
+        for key, value in self.edge_fields.items():
+            data[key] = value[e0:e1]
+        return data
+
+    def subset(self, graph_ids: Tensor | Sequence[int]) -> "GraphStore":
+        """A new store with only ``graph_ids`` (in that order)."""
+        ids = torch.as_tensor(graph_ids, dtype=torch.long)
+        node_idx, edge_idx, node_counts, edge_counts = self._gather_index(ids)
+        return GraphStore(
+            edge_index=self.edge_index[:, edge_idx],
+            node_ptr=torch.cat([torch.zeros(1, dtype=torch.long), node_counts.cumsum(0)]),
+            edge_ptr=torch.cat([torch.zeros(1, dtype=torch.long), edge_counts.cumsum(0)]),
+            node_fields={k: v[node_idx] for k, v in self.node_fields.items()},
+            edge_fields={k: v[edge_idx] for k, v in self.edge_fields.items()},
+        )
+
+    def _gather_index(self, ids: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        if ids.numel() and (int(ids.min()) < 0 or int(ids.max()) >= len(self)):
+            raise IndexError(f"graph ids must lie in [0, {len(self)})")
+        node_counts = self.node_ptr[ids + 1] - self.node_ptr[ids]
+        edge_counts = self.edge_ptr[ids + 1] - self.edge_ptr[ids]
+        node_idx = torch.repeat_interleave(self.node_ptr[ids], node_counts) + segment_arange(node_counts)
+        edge_idx = torch.repeat_interleave(self.edge_ptr[ids], edge_counts) + segment_arange(edge_counts)
+        return node_idx, edge_idx, node_counts, edge_counts
+
+    def gather(self, graph_ids: Tensor | Sequence[int]) -> Batch:
+        """One PyG ``Batch`` of the graphs ``graph_ids`` (repeats allowed), built without per-graph loops.
+
+        The result has the fields of the store plus ``edge_index`` (global node indices), ``batch`` and
+        ``ptr``; it equals ``Batch.from_data_list([store[i] for i in graph_ids])`` field by field.
+        """
+        ids = torch.as_tensor(graph_ids, dtype=torch.long)
+        node_idx, edge_idx, node_counts, edge_counts = self._gather_index(ids)
+        new_node_ptr = torch.cat([torch.zeros(1, dtype=torch.long), node_counts.cumsum(0)])
+        offsets = torch.repeat_interleave(new_node_ptr[:-1], edge_counts, output_size=int(edge_counts.sum()))
+        fields: dict[str, Tensor] = {k: v[node_idx] for k, v in self.node_fields.items()}
+        fields.update({k: v[edge_idx] for k, v in self.edge_fields.items()})
+        return Batch(
+            edge_index=self.edge_index[:, edge_idx] + offsets,
+            batch=torch.repeat_interleave(torch.arange(len(ids)), node_counts, output_size=int(node_counts.sum())),
+            ptr=new_node_ptr,
+            num_nodes=int(new_node_ptr[-1]),
+            **fields,
+        )
+
+    # -- serialization ---------------------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, object]:
+        """Plain tensors and dicts, loadable with ``torch.load(weights_only=True)``."""
+        return {
+            "edge_index": self.edge_index,
+            "node_ptr": self.node_ptr,
+            "edge_ptr": self.edge_ptr,
+            "node_fields": dict(self.node_fields),
+            "edge_fields": dict(self.edge_fields),
+        }
+
+    @classmethod
+    def from_state_dict(cls, state: Mapping[str, object]) -> "GraphStore":
+        return cls(**state)  # type: ignore[arg-type]
