@@ -16,7 +16,7 @@ once, which is what makes it several times faster than :func:`torch_geometric.ut
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterable, Sequence
+from typing import Iterable, Literal, Sequence
 
 import numpy as np
 import torch
@@ -76,6 +76,10 @@ class MoleculeFeaturizer:
 
     Args:
         add_hydrogens (bool, optional): make hydrogens explicit atoms. (default: :obj:`False`)
+        sanitize (str, optional): ``"lenient"`` retries a SMILES that fails RDKit's full sanitization without
+            the valence check (so hypervalent metal complexes that older RDKit versions accepted, such as 8
+            Tox21 and 7 HIV molecules, are kept: all other sanitization steps still run); ``"strict"`` rejects
+            them. Unparseable text fails in both modes. (default: :obj:`"lenient"`)
 
     Shapes:
         - **output:** :class:`~torch_geometric.data.Data` with ``x`` :math:`(|V|, 8)` long,
@@ -93,16 +97,19 @@ class MoleculeFeaturizer:
     atom_vocab: tuple[int, ...] = tuple(ATOM_FEATURES.values())
     bond_vocab: tuple[int, ...] = tuple(BOND_FEATURES.values())
 
-    def __init__(self, add_hydrogens: bool = False) -> None:
+    def __init__(self, add_hydrogens: bool = False, sanitize: Literal["lenient", "strict"] = "lenient") -> None:
+        if sanitize not in ("lenient", "strict"):
+            raise ValueError(f"sanitize must be 'lenient' or 'strict', got {sanitize!r}")
         self.add_hydrogens = add_hydrogens
+        self.sanitize = sanitize
 
     def __repr__(self) -> str:
-        return f"{self.__class__.__name__}(add_hydrogens={self.add_hydrogens})"
+        return f"{self.__class__.__name__}(add_hydrogens={self.add_hydrogens}, sanitize={self.sanitize!r})"
 
     @property
     def cache_key(self) -> str:
         """A string that changes whenever the featurizer would produce different tensors."""
-        return f"{self.name}-v{self.version}-h{int(self.add_hydrogens)}"
+        return f"{self.name}-v{self.version}-h{int(self.add_hydrogens)}-{self.sanitize}"
 
     # -- parsing ---------------------------------------------------------------------------------------
     def parse(self, smiles: str) -> Chem.Mol:
@@ -112,10 +119,12 @@ class MoleculeFeaturizer:
         RDLogger.DisableLog("rdApp.*")
         try:
             mol = Chem.MolFromSmiles(smiles)
+            if mol is None and self.sanitize == "lenient":
+                mol = _parse_without_valence_check(smiles)
         finally:
             RDLogger.EnableLog("rdApp.*")
         if mol is None:
-            raise InvalidSmilesError(f"RDKit cannot parse SMILES {smiles!r}")
+            raise InvalidSmilesError(f"RDKit cannot parse or sanitize SMILES {smiles!r}")
         if mol.GetNumAtoms() == 0:
             raise InvalidSmilesError(f"SMILES {smiles!r} has no atoms")
         return mol
@@ -149,29 +158,33 @@ class MoleculeFeaturizer:
         """
         n_atoms = mol.GetNumAtoms()
         get_atom = mol.GetAtomWithIdx
+        # Raw values (enums converted with int(): numpy converts plain ints much faster); clipping into the vocabularies is done afterwards on whole
+        # arrays by _clip_atoms/_clip_bonds, which is much cheaper than per-value min()/max() calls.
         for i in range(n_atoms):
             atom = get_atom(i)
             atoms += (
-                min(atom.GetAtomicNum(), 118),
-                min(atom.GetDegree(), 10),
-                min(max(atom.GetFormalCharge() + 5, 0), 10),
-                min(int(atom.GetHybridization()), 8),
-                int(atom.GetIsAromatic()),
-                min(atom.GetTotalNumHs(), 8),
-                0 if stereo_free else min(int(atom.GetChiralTag()), 8),
-                int(atom.IsInRing()),
+                atom.GetAtomicNum(),
+                atom.GetDegree(),
+                atom.GetFormalCharge(),
+                int(atom.GetHybridization()),
+                atom.GetIsAromatic(),
+                atom.GetTotalNumHs(),
+                0 if stereo_free else int(atom.GetChiralTag()),
+                atom.IsInRing(),
             )
         n_edges = 0
-        for bond in mol.GetBonds():
+        get_bond = mol.GetBondWithIdx  # faster than iterating mol.GetBonds(), a Python-level sequence wrapper
+        for j in range(mol.GetNumBonds()):
+            bond = get_bond(j)
             u = bond.GetBeginAtomIdx()
             v = bond.GetEndAtomIdx()
             src += (u, v)
             dst += (v, u)
             feats = (
                 _BOND_TYPE.get(bond.GetBondTypeAsDouble(), 4),
-                int(bond.GetIsConjugated()),
-                int(bond.IsInRing()),
-                0 if stereo_free else min(int(bond.GetStereo()), 7),
+                bond.GetIsConjugated(),
+                bond.IsInRing(),
+                0 if stereo_free else int(bond.GetStereo()),
             )
             bonds += feats
             bonds += feats
@@ -192,8 +205,11 @@ class MoleculeFeaturizer:
         src: list[int] = []
         dst: list[int] = []
         n, e = self._featurize_into(mol_or_smiles, atoms, bonds, src, dst)
-        flat = torch.from_numpy(np.array(atoms + src + dst + bonds, dtype=np.int64))
+        flat_np = np.array(atoms + src + dst + bonds, dtype=np.int64)
         a, b = n * len(ATOM_FEATURES), n * len(ATOM_FEATURES) + 2 * e
+        _clip_atoms(flat_np[:a].reshape(n, len(ATOM_FEATURES)))
+        _clip_bonds(flat_np[b:].reshape(e, len(BOND_FEATURES)))
+        flat = torch.from_numpy(flat_np)
         smiles = mol_or_smiles if isinstance(mol_or_smiles, str) else Chem.MolToSmiles(mol_or_smiles)
         return Data(
             x=flat[:a].view(n, len(ATOM_FEATURES)),
@@ -233,14 +249,47 @@ class MoleculeFeaturizer:
                 continue
             node_counts.append(n_atoms)
             edge_counts.append(n_edges)
+        x = np.asarray(atoms, dtype=np.int64).reshape(-1, len(ATOM_FEATURES))
+        edge_attr = np.asarray(bonds, dtype=np.int64).reshape(-1, len(BOND_FEATURES))
+        _clip_atoms(x)
+        _clip_bonds(edge_attr)
         out = FeaturizedMolecules(
-            x=np.asarray(atoms, dtype=np.int64).reshape(-1, len(ATOM_FEATURES)),
+            x=x,
             edge_index=np.asarray([src, dst], dtype=np.int64).reshape(2, -1),
-            edge_attr=np.asarray(bonds, dtype=np.int64).reshape(-1, len(BOND_FEATURES)),
+            edge_attr=edge_attr,
             node_ptr=_ptr(node_counts),
             edge_ptr=_ptr(edge_counts),
         )
         return out, invalid
+
+
+_ATOM_VOCAB = np.array(list(ATOM_FEATURES.values()), dtype=np.int64)
+_BOND_VOCAB = np.array(list(BOND_FEATURES.values()), dtype=np.int64)
+_CHARGE = list(ATOM_FEATURES).index("formal_charge")
+
+
+def _clip_atoms(x: np.ndarray) -> None:
+    """In place: shift formal charges (-5..5 -> 0..10) and clip every column into its vocabulary."""
+    x[:, _CHARGE] += 5
+    np.minimum(x, _ATOM_VOCAB - 1, out=x)  # two ufuncs: np.clip's Python overhead dominates on small arrays
+    np.maximum(x, 0, out=x)
+
+
+def _clip_bonds(edge_attr: np.ndarray) -> None:
+    """In place: clip every bond column into its vocabulary."""
+    np.minimum(edge_attr, _BOND_VOCAB - 1, out=edge_attr)  # bond values are never negative
+
+
+def _parse_without_valence_check(smiles: str) -> Chem.Mol | None:
+    """Parses and sanitizes everything but valences (RDKit's SANITIZE_PROPERTIES); ``None`` if that fails too."""
+    mol = Chem.MolFromSmiles(smiles, sanitize=False)
+    if mol is None:
+        return None
+    mol.UpdatePropertyCache(strict=False)
+    flags = Chem.SanitizeFlags.SANITIZE_ALL ^ Chem.SanitizeFlags.SANITIZE_PROPERTIES
+    if Chem.SanitizeMol(mol, flags, catchErrors=True) != Chem.SanitizeFlags.SANITIZE_NONE:
+        return None
+    return mol
 
 
 def _ptr(counts: Sequence[int]) -> np.ndarray:

@@ -1,0 +1,1 @@
+"""The ``graphmeta`` command line: one small module per subcommand (see :mod:`graphmeta.cli.main`)."""

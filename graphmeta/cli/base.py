@@ -1,0 +1,23 @@
+"""The small base class every subcommand derives from."""
+
+from __future__ import annotations
+
+import argparse
+from abc import ABC, abstractmethod
+
+
+class Subcommand(ABC):
+    """A subcommand: a name, a help line, its arguments and what it does (returns the exit code)."""
+
+    name: str
+    help: str
+
+    @classmethod
+    @abstractmethod
+    def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
+        ...
+
+    @classmethod
+    @abstractmethod
+    def run(cls, args: argparse.Namespace) -> int:
+        ...

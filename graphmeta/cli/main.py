@@ -1,0 +1,47 @@
+"""Entry point of the ``graphmeta`` command: parses the subcommand and runs it.
+
+Errors users can fix (a missing file, a bad CSV, an unknown dataset) are printed as one line and exit
+with status 2, without a traceback; ``--debug`` shows the traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Sequence
+
+from graphmeta import __version__
+from graphmeta.cli.base import Subcommand
+from graphmeta.cli.datasets import DatasetsCommand
+from graphmeta.cli.demo import DemoCommand
+from graphmeta.cli.fetch import FetchCommand
+from graphmeta.cli.summary import SummaryCommand
+
+SUBCOMMANDS: tuple[type[Subcommand], ...] = (DemoCommand, SummaryCommand, DatasetsCommand, FetchCommand)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="graphmeta", description="Few-shot property prediction on graphs.")
+    parser.add_argument("--version", action="version", version=f"graphmeta {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="command")
+    for command in SUBCOMMANDS:
+        command.add_arguments(sub.add_parser(command.name, help=command.help, description=command.help))
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    command = next(c for c in SUBCOMMANDS if c.name == args.command)
+    try:
+        return command.run(args)
+    except (FileNotFoundError, KeyError, ValueError) as err:
+        if args.debug:
+            raise
+        message = err.args[0] if isinstance(err, KeyError) and err.args else err
+        print(f"graphmeta {args.command}: error: {message}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

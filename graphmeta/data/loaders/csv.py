@@ -1,0 +1,170 @@
+"""Molecule CSV files (MoleculeNet's and any user's): a SMILES column plus label columns.
+
+Values are parsed strictly: an empty cell (or ``nan``/``NA``) is a missing label; anything else must be a
+number, else the error names the file, row and column. ``task_type="auto"`` picks ``"binary"`` only when
+every label is 0 or 1, otherwise ``"regression"``; regression targets are never thresholded here
+(see :meth:`TaskCollection.binarize`). Rows whose SMILES RDKit cannot parse are skipped and reported
+(``on_invalid="skip"``, the default, with a warning giving the count and first rows) or raise
+(``on_invalid="raise"``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import warnings
+from pathlib import Path
+from typing import Literal, Sequence
+
+import numpy as np
+import pandas as pd
+
+from graphmeta.data.featurize import InvalidSmilesError, MoleculeFeaturizer
+from graphmeta.data.graphs import GraphStore
+from graphmeta.data.tasks import SkipReport, SourceInfo, TaskCollection, TaskLabels
+
+__all__ = ["CSVFormatError", "read_molecule_csv", "LOADER_VERSION"]
+
+#: Bumped when parsing rules change, so cached collections are rebuilt.
+LOADER_VERSION = "csv-1"
+_MISSING = {"", "nan", "na", "n/a", "none", "null"}
+
+
+class CSVFormatError(ValueError):
+    """A CSV that cannot be read as SMILES + labels; the message names the file, row and column."""
+
+
+def _pick_smiles_column(columns: Sequence[str], smiles_column: str | None, file: str) -> str:
+    if smiles_column is not None:
+        if smiles_column not in columns:
+            raise CSVFormatError(f"{file}: no column {smiles_column!r}; columns are {list(columns)}")
+        return smiles_column
+    for column in columns:
+        if column.strip().lower() in ("smiles", "smile", "canonical_smiles", "mol"):
+            return column
+    return columns[0]
+
+
+def _parse_labels(frame: pd.DataFrame, targets: Sequence[str], file: str) -> np.ndarray:
+    """Strict float parsing of the label columns; NaN for missing cells."""
+    out = np.full((len(frame), len(targets)), np.nan, dtype=np.float64)
+    for j, column in enumerate(targets):
+        raw = frame[column].str.strip()
+        missing = raw.str.lower().isin(_MISSING)
+        numbers = pd.to_numeric(raw.where(~missing), errors="coerce")
+        bad = numbers.isna() & ~missing
+        if bad.any():
+            i = int(np.flatnonzero(bad.to_numpy())[0])
+            raise CSVFormatError(f"{file}: row {i + 2}, column {column!r}: {frame[column].iloc[i]!r} is not a number "
+                                 f"(leave the cell empty for a missing label)")
+        values = numbers.to_numpy(dtype=np.float64)
+        if np.isinf(values).any():
+            i = int(np.flatnonzero(np.isinf(values))[0])
+            raise CSVFormatError(f"{file}: row {i + 2}, column {column!r}: infinite label")
+        out[:, j] = values
+    return out
+
+
+def _check_binary(labels: np.ndarray, targets: Sequence[str], file: str) -> None:
+    bad = ~np.isnan(labels) & (labels != 0) & (labels != 1)
+    if bad.any():
+        i, j = (int(k[0]) for k in np.nonzero(bad))
+        raise CSVFormatError(f"{file}: row {i + 2}, column {targets[j]!r}: label {labels[i, j]:g} is not 0 or 1 "
+                             f"(binary task); load with task_type='regression' and binarize() explicitly")
+
+
+def read_molecule_csv(
+    path: str | os.PathLike,
+    smiles_column: str | None = None,
+    target_columns: Sequence[str] | None = None,
+    task_type: Literal["auto", "binary", "regression"] = "auto",
+    *,
+    name: str | None = None,
+    featurizer: MoleculeFeaturizer | None = None,
+    on_invalid: Literal["skip", "raise"] = "skip",
+    progress: bool = True,
+    source: SourceInfo | None = None,
+) -> TaskCollection:
+    """Reads a CSV (optionally gzipped) of SMILES and labels into a :class:`TaskCollection`.
+
+    Args:
+        path: the CSV file (``.csv`` or ``.csv.gz``).
+        smiles_column: name of the SMILES column (default: a column named like ``smiles``, else the first).
+        target_columns: label columns (default: every other column).
+        task_type: ``"binary"``, ``"regression"`` or ``"auto"`` (binary iff all labels are 0/1).
+        name: collection name (default: the file name without extension).
+        featurizer: molecule featurizer (default :class:`MoleculeFeaturizer`).
+        on_invalid: ``"skip"`` invalid SMILES (counted in ``collection.skipped`` and warned about) or ``"raise"``.
+        progress: show a progress bar while featurizing.
+        source: provenance to attach (default: the file and its sha256).
+    """
+    if on_invalid not in ("skip", "raise"):
+        raise ValueError(f"on_invalid must be 'skip' or 'raise', got {on_invalid!r}")
+    if task_type not in ("auto", "binary", "regression"):
+        raise ValueError(f"task_type must be 'auto', 'binary' or 'regression', got {task_type!r}")
+    path = Path(path)
+    file = path.name
+    featurizer = featurizer or MoleculeFeaturizer()
+    try:
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_filter=False, compression="infer")
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, EOFError, OSError) as err:
+        if isinstance(err, FileNotFoundError):
+            raise
+        raise CSVFormatError(f"{file}: cannot be read as CSV ({type(err).__name__}: {err})") from err
+    columns = list(frame.columns)
+    if not columns:
+        raise CSVFormatError(f"{file}: no columns")
+    smiles_col = _pick_smiles_column(columns, smiles_column, file)
+    targets = list(target_columns) if target_columns is not None else [c for c in columns if c != smiles_col]
+    missing_cols = [c for c in targets if c not in columns]
+    if missing_cols:
+        raise CSVFormatError(f"{file}: target column(s) {missing_cols} not found; columns are {columns}")
+    if not targets:
+        raise CSVFormatError(f"{file}: no label columns besides the SMILES column {smiles_col!r}")
+    if len(frame) == 0:
+        raise CSVFormatError(f"{file}: no data rows")
+
+    labels = _parse_labels(frame, targets, file)
+    if task_type == "auto":
+        observed = labels[~np.isnan(labels)]
+        task_type = "binary" if observed.size and np.isin(observed, (0.0, 1.0)).all() else "regression"
+    if task_type == "binary":
+        _check_binary(labels, targets, file)
+
+    smiles = [s.strip() for s in frame[smiles_col].tolist()]
+    feats, invalid = featurizer.featurize_many(smiles, progress=progress, total=len(smiles))
+    skipped = SkipReport()
+    for i, reason in invalid.items():
+        if on_invalid == "raise":
+            raise InvalidSmilesError(f"{file}: row {i + 2}: {reason}")
+        skipped.add("invalid_smiles", f"{file}:row {i + 2}", reason)
+    if invalid:
+        warnings.warn(f"{file}: skipped {len(invalid)} of {len(smiles)} rows with invalid SMILES "
+                      f"(first: {skipped.entries[0][1]}); see collection.skipped", RuntimeWarning, stacklevel=2)
+    keep = np.ones(len(smiles), dtype=bool)
+    keep[list(invalid)] = False
+
+    if source is None:
+        source = SourceInfo(name=name or file, files={file: _sha256(path)})
+    return TaskCollection(
+        name=name or file.split(".")[0],
+        graphs=GraphStore(
+            edge_index=feats.edge_index, node_ptr=feats.node_ptr, edge_ptr=feats.edge_ptr,
+            node_fields={"x": feats.x}, edge_fields={"edge_attr": feats.edge_attr},
+        ),
+        labels=TaskLabels.from_dense(labels[keep]),
+        task_names=[str(t) for t in targets],
+        task_type=task_type,
+        smiles=[s for s, k in zip(smiles, keep) if k],
+        source=source,
+        skipped=skipped,
+        featurizer=featurizer.cache_key,
+    )
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
