@@ -48,8 +48,9 @@ BOND_FEATURES: dict[str, int] = {
 # RDKit bond order (GetBondTypeAsDouble, cheaper than the BondType enum) -> bond_type category;
 # 4 = any other type (dative, ionic, zero, ...).
 _BOND_TYPE = {1.0: 0, 2.0: 1, 3.0: 2, 1.5: 3}
-# SMILES characters that carry stereo information (chirality '@', double-bond direction '/' '\\').
-_STEREO_CHARS = frozenset("@/\\")
+# SMILES characters that can carry stereo information: chirality '@', double-bond direction '/' '\\', and
+# '|' which opens a CXSMILES extension (|t:..|, |w:..|, coordinates...) that can set stereo too.
+_STEREO_CHARS = frozenset("@/\\|")
 
 
 class InvalidSmilesError(ValueError):
@@ -121,6 +122,8 @@ class MoleculeFeaturizer:
             mol = Chem.MolFromSmiles(smiles)
             if mol is None and self.sanitize == "lenient":
                 mol = _parse_without_valence_check(smiles)
+        except (UnicodeError, RuntimeError, TypeError) as err:  # e.g. lone surrogates RDKit cannot encode
+            raise InvalidSmilesError(f"RDKit cannot read SMILES {smiles!r} ({type(err).__name__}: {err})") from None
         finally:
             RDLogger.EnableLog("rdApp.*")
         if mol is None:

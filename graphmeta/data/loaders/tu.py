@@ -200,7 +200,7 @@ def _to_int(values: np.ndarray, label: str, what: str) -> np.ndarray:
     bad = ~np.isfinite(values) | (values != np.round(values)) | (np.abs(values) > 2.0**53)
     if bad.any():
         row, col = (int(i[0]) for i in np.nonzero(bad))
-        raise TUFormatError(f"{label}: line {row + 1}: {what} must be integers, found {values[row, col]!r}")
+        raise TUFormatError(f"{label}: line {row + 1}: {what} must be integers, found {float(values[row, col])!r}")
     return values.astype(np.int64)
 
 
@@ -435,7 +435,7 @@ def _gin_ints(tokens: list[str], where: str, what: str) -> list[int]:
     try:
         return [int(t) for t in tokens]
     except ValueError:
-        raise TUFormatError(f"{where}: {what} must be integers, found {' '.join(tokens)!r}") from None
+        raise TUFormatError(f"{where}: {what}: expected integers, found {' '.join(tokens)!r}") from None
 
 
 def _gin_node(tokens: list[str], where: str, line: int, n: int, base: int, out: _GinGraphs) -> None:
