@@ -21,3 +21,8 @@ class Subcommand(ABC):
     @abstractmethod
     def run(cls, args: argparse.Namespace) -> int:
         ...
+
+
+def add_data_dir_argument(parser: argparse.ArgumentParser) -> None:
+    """The ``--data-dir`` option shared by the subcommands that read raw data."""
+    parser.add_argument("--data-dir", default=None, help="raw-data folder (default: $GRAPHMETA_DATA or user cache)")

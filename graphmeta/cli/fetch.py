@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from graphmeta.cli.base import Subcommand
+from graphmeta.cli.base import Subcommand, add_data_dir_argument
 from graphmeta.data.paths import data_dir
 from graphmeta.data.registry import get_info
 
@@ -16,7 +16,7 @@ class FetchCommand(Subcommand):
     @classmethod
     def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("dataset", help="registered dataset name (see `graphmeta datasets`)")
-        parser.add_argument("--data-dir", default=None, help="raw-data folder (default: $GRAPHMETA_DATA or user cache)")
+        add_data_dir_argument(parser)
 
     @classmethod
     def run(cls, args: argparse.Namespace) -> int:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from graphmeta.cli.base import Subcommand
+from graphmeta.cli.base import Subcommand, add_data_dir_argument
 from graphmeta.data.api import load_csv, load_dataset
 
 
@@ -19,7 +19,7 @@ class SummaryCommand(Subcommand):
         parser.add_argument("--target-columns", nargs="+", default=None, help="CSV: label columns (default: all others)")
         parser.add_argument("--task-type", choices=["auto", "binary", "regression"], default="auto",
                             help="CSV: label type (default: binary iff all labels are 0/1)")
-        parser.add_argument("--data-dir", default=None, help="raw-data folder (default: $GRAPHMETA_DATA or user cache)")
+        add_data_dir_argument(parser)
         parser.add_argument("--no-download", action="store_true", help="fail instead of downloading missing files")
         parser.add_argument("--tasks", action="store_true", help="also print one line per task")
 

@@ -9,7 +9,6 @@ the options, so the second load parses nothing.
 from __future__ import annotations
 
 import gzip
-import hashlib
 import os
 from pathlib import Path
 from typing import Any, Literal, Sequence
@@ -21,7 +20,7 @@ from graphmeta.data.featurize import MoleculeFeaturizer
 from graphmeta.data.graphs import GraphStore
 from graphmeta.data.paths import data_dir, embedded_dir
 from graphmeta.data.registry import DatasetInfo, get_info
-from graphmeta.data.tasks import SourceInfo, TaskCollection, TaskLabels
+from graphmeta.data.tasks import SkipReport, SourceInfo, TaskCollection, TaskLabels
 
 __all__ = ["load_dataset", "load_csv", "EMBEDDED_DATASETS"]
 
@@ -107,20 +106,17 @@ def _check_options(info: DatasetInfo, options: dict[str, Any], allowed: Sequence
 
 def _resolve_embedded(info: DatasetInfo, root: Path, download: bool, progress: bool) -> Path:
     """Local path of a single-file dataset: data dir first, then the embedded copy, then a download."""
-    from graphmeta.data.download import ChecksumError, ensure_files
+    from graphmeta.data.download import ChecksumError, ensure_files, sha256_stream
 
     remote = info.files[0]
     local = root / remote.path
     embedded = embedded_dir()
     if not local.is_file() and info.name.lower() in EMBEDDED_DATASETS and embedded is not None:
         packed = embedded / (Path(remote.path).name + ".gz")
-        digest = hashlib.sha256()
         with gzip.open(packed, "rb") as handle:
-            for chunk in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(chunk)
-        if digest.hexdigest() != remote.sha256:
-            raise ChecksumError(f"embedded dataset {packed} is corrupt: sha256 {digest.hexdigest()} "
-                                f"!= expected {remote.sha256}")
+            actual = sha256_stream(handle)
+        if actual != remote.sha256:
+            raise ChecksumError(f"embedded dataset {packed} is corrupt: sha256 {actual} != expected {remote.sha256}")
         return packed
     return ensure_files([remote], root, download=download, progress=progress)[remote.path]
 
@@ -232,8 +228,8 @@ def _concat_multiclass(parts: Sequence[TaskCollection], name: str) -> TaskCollec
         offsets.append(offsets[-1] + part.n_graphs)
     ids = torch.cat([p.labels.task(0)[0] + off for p, off in zip(parts, offsets)])
     values = torch.cat([p.labels.task(0)[1] for p in parts])
-    skipped = parts[0].skipped
-    for part in parts[1:]:
+    skipped = SkipReport()
+    for part in parts:
         skipped.extend(part.skipped)
     return TaskCollection(name=name, graphs=graphs, labels=TaskLabels.from_tasks([(ids, values)], len(graphs)),
                           task_names=list(parts[0].task_names), task_type="multiclass", skipped=skipped)

@@ -21,7 +21,7 @@ import urllib.error
 import urllib.request
 import zipfile
 from pathlib import Path, PurePosixPath, PureWindowsPath
-from typing import IO, TYPE_CHECKING, Sequence
+from typing import IO, TYPE_CHECKING, BinaryIO, Sequence
 from urllib.parse import unquote, urlsplit
 
 from tqdm.auto import tqdm
@@ -29,7 +29,7 @@ from tqdm.auto import tqdm
 if TYPE_CHECKING:
     from graphmeta.data.registry import RemoteFile
 
-__all__ = ["ChecksumError", "DatasetNotFoundError", "sha256_file", "download_url", "ensure_files"]
+__all__ = ["ChecksumError", "DatasetNotFoundError", "sha256_file", "sha256_stream", "download_url", "ensure_files"]
 
 _CHUNK = 1 << 20
 #: Largest zip member (uncompressed) we agree to extract: a guard against zip bombs.
@@ -58,13 +58,18 @@ class DatasetNotFoundError(FileNotFoundError):
         self.data_dir = data_dir
 
 
+def sha256_stream(handle: BinaryIO, chunk_size: int = _CHUNK) -> str:
+    """Hex sha256 of everything left in a binary stream (a file, a gzip or zip member), read in chunks."""
+    digest = hashlib.sha256()
+    for chunk in iter(lambda: handle.read(chunk_size), b""):
+        digest.update(chunk)
+    return digest.hexdigest()
+
+
 def sha256_file(path: str | os.PathLike, chunk_size: int = _CHUNK) -> str:
     """Hex sha256 of a file's bytes, read in chunks (datasets can be larger than memory)."""
-    digest = hashlib.sha256()
     with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(chunk_size), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+        return sha256_stream(handle, chunk_size)
 
 
 def _checksum_error(what: str, expected: str, actual: str, path: str | os.PathLike, hint: str = "") -> ChecksumError:

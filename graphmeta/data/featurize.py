@@ -155,7 +155,7 @@ class MoleculeFeaturizer:
     ) -> tuple[int, int]:
         """Appends the flat atom/bond feature values and directed edges of ``mol``; returns (n_atoms, n_edges).
 
-        ``stereo_free`` is True when the molecule was parsed from a SMILES without ``@``, ``/`` or ``\\``:
+        ``stereo_free`` is True when the molecule was parsed from a SMILES without ``@``, ``/``, ``\\`` or ``|``:
         RDKit then sets no chiral tag and no bond stereo, so those two getters (the slowest ones, they
         build Python enum objects) are skipped. A property test checks this shortcut against the getters.
         """

@@ -10,7 +10,6 @@ every label is 0 or 1, otherwise ``"regression"``; regression targets are never 
 
 from __future__ import annotations
 
-import hashlib
 import os
 import warnings
 from pathlib import Path
@@ -19,6 +18,7 @@ from typing import Literal, Sequence
 import numpy as np
 import pandas as pd
 
+from graphmeta.data.download import sha256_file
 from graphmeta.data.featurize import InvalidSmilesError, MoleculeFeaturizer
 from graphmeta.data.graphs import GraphStore
 from graphmeta.data.tasks import SkipReport, SourceInfo, TaskCollection, TaskLabels
@@ -145,7 +145,7 @@ def read_molecule_csv(
     keep[list(invalid)] = False
 
     if source is None:
-        source = SourceInfo(name=name or file, files={file: _sha256(path)})
+        source = SourceInfo(name=name or file, files={file: sha256_file(path)})
     return TaskCollection(
         name=name or file.split(".")[0],
         graphs=GraphStore(
@@ -161,10 +161,3 @@ def read_molecule_csv(
         featurizer=featurizer.cache_key,
     )
 
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()

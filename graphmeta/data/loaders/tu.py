@@ -36,6 +36,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from graphmeta.data.download import sha256_file
 from graphmeta.data.graphs import GraphStore
 from graphmeta.data.tasks import SkipReport, SourceInfo, TaskCollection, TaskLabels
 
@@ -66,14 +67,6 @@ class _TUFiles:
     labels: dict[str, str]
     read: Callable[[str], bytes]
     source: SourceInfo
-
-
-def _sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _infer_name(file_names: list[str], where: str) -> str:
@@ -137,7 +130,7 @@ def _zip_files(path: Path, archive: zipfile.ZipFile, name: str | None) -> _TUFil
             member_names = [i.filename for i in archive.infolist() if not i.filename.startswith("__MACOSX/")]
             name = _infer_name(member_names, f"zip archive {path.name!r}")
     members = _zip_members(archive, name, path.name)
-    source = SourceInfo(name=name, files={path.name: _sha256_file(path)})
+    source = SourceInfo(name=name, files={path.name: sha256_file(path)})
 
     def read(part: str) -> bytes:
         try:
