@@ -35,8 +35,10 @@ class DemoCommand(Subcommand):
         sampler = KShotSampler(args.shots)
         episodes = [sampler.sample(collection, t, episode_rng(args.seed, i)) for i, t in enumerate(split.test)]
         meta_batch = collate_episodes(collection, episodes)
-        print(f"\n{args.shots}-shot test episodes (seed {args.seed}), collated into one batch of "
-              f"{meta_batch.batch.num_graphs:,} graphs / {meta_batch.batch.num_nodes:,} atoms:")
+        graphs = meta_batch.support.batch.num_graphs + meta_batch.query.batch.num_graphs
+        atoms = meta_batch.support.batch.num_nodes + meta_batch.query.batch.num_nodes
+        print(f"\n{args.shots}-shot test episodes (seed {args.seed}), collated into support and query batches of "
+              f"{graphs:,} graphs / {atoms:,} atoms in all:")
         print(f"  {'task':<14} {'support +/-':>12} {'query +/-':>12}")
         for ep in episodes:
             s_pos, q_pos = int(ep.support_y.sum()), int(ep.query_y.sum())

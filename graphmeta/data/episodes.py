@@ -9,9 +9,9 @@ An :class:`Episode` is one task's support and query graphs. Samplers draw them w
   the task's (the FS-Mol protocol: sizes 16, 32, 64, 128, 256);
 - :class:`NWayKShotSampler`: graph classification, ``n_way`` classes x (``k_shot`` support + ``n_query``).
 
-:func:`collate_episodes` puts the graphs of all episodes of a meta-batch into one PyG ``Batch``
-(task 0's support, task 0's query, task 1's support, ...) with ``graph_task`` and ``is_support`` index
-tensors: the input of the task-batched core. It uses :meth:`GraphStore.gather` (no Python loop per graph),
+:func:`collate_episodes` puts the support graphs of all episodes of a meta-batch into one PyG ``Batch``
+and the query graphs into another (task 0's graphs first, then task 1's...), each with a ``graph_task``
+index tensor: the input of the task-batched core. It uses :meth:`GraphStore.gather` (no Python loop per graph),
 and a :class:`MetaBatch` can be built once and reused (pre-collated evaluation episodes).
 """
 
@@ -35,6 +35,7 @@ __all__ = [
     "KShotSampler",
     "StratifiedSupportSampler",
     "NWayKShotSampler",
+    "TaskBatch",
     "MetaBatch",
     "collate_episodes",
     "sample_meta_batch",
@@ -239,22 +240,46 @@ class NWayKShotSampler:
 
 
 @dataclass
-class MetaBatch:
-    """All graphs of ``T`` episodes in one block-diagonal batch, grouped by task.
+class TaskBatch:
+    """Graphs of ``n_tasks`` tasks in one block-diagonal PyG batch, grouped by task (task 0's graphs first).
 
     Attributes:
-        batch: PyG ``Batch`` of every graph (task 0 support, task 0 query, task 1 support, ...).
-        graph_task: ``[n_graphs]`` long, the episode slot ``0..T-1`` of each graph (non-decreasing).
-        is_support: ``[n_graphs]`` bool, support (True) or query (False).
+        batch: PyG ``Batch`` of the graphs.
+        graph_task: ``[n_graphs]`` long, task slot ``0..n_tasks-1`` of each graph (non-decreasing).
         y: ``[n_graphs]`` labels (float 0/1 for binary tasks, long class-in-episode for N-way).
-        task_ids: ``[T]`` long, the collection's task index of each episode (``-1`` for N-way).
-        n_way: classes per episode.
+        n_tasks: number of task slots (a slot may hold no graph).
     """
 
     batch: Batch
     graph_task: Tensor
-    is_support: Tensor
     y: Tensor
+    n_tasks: int
+
+    @property
+    def node_task(self) -> Tensor:
+        """``[n_nodes]`` task slot of every node (nodes of a task are contiguous)."""
+        return self.graph_task[self.batch.batch]
+
+    def to(self, device: torch.device | str) -> "TaskBatch":
+        return TaskBatch(batch=self.batch.to(device), graph_task=self.graph_task.to(device), y=self.y.to(device),
+                         n_tasks=self.n_tasks)
+
+
+@dataclass
+class MetaBatch:
+    """The support and query graphs of ``T`` episodes, each side one :class:`TaskBatch`.
+
+    Support and query are separate batches because the inner loop of MAML-style learners forwards only the
+    support graphs (and per-task normalization statistics must come from the graphs being forwarded).
+
+    Attributes:
+        support, query: the two sides, task slot ``t`` of both is episode ``t``.
+        task_ids: ``[T]`` long, the collection's task index of each episode (``-1`` for N-way).
+        n_way: classes per episode.
+    """
+
+    support: TaskBatch
+    query: TaskBatch
     task_ids: Tensor
     n_way: int
 
@@ -262,15 +287,19 @@ class MetaBatch:
     def num_tasks(self) -> int:
         return int(self.task_ids.numel())
 
-    @property
-    def node_task(self) -> Tensor:
-        """``[n_nodes]`` episode slot of every node (nodes of a task are contiguous)."""
-        return self.graph_task[self.batch.batch]
-
     def to(self, device: torch.device | str) -> "MetaBatch":
-        return MetaBatch(batch=self.batch.to(device), graph_task=self.graph_task.to(device),
-                         is_support=self.is_support.to(device), y=self.y.to(device),
+        return MetaBatch(support=self.support.to(device), query=self.query.to(device),
                          task_ids=self.task_ids.to(device), n_way=self.n_way)
+
+
+def _task_batch(collection: TaskCollection, ids: Sequence[Tensor], labels: Sequence[Tensor]) -> TaskBatch:
+    counts = torch.tensor([len(i) for i in ids], dtype=torch.long)
+    return TaskBatch(
+        batch=collection.graphs.gather(torch.cat(list(ids))),
+        graph_task=torch.repeat_interleave(torch.arange(len(ids)), counts),
+        y=torch.cat(list(labels)),
+        n_tasks=len(ids),
+    )
 
 
 def collate_episodes(collection: TaskCollection, episodes: Sequence[Episode]) -> MetaBatch:
@@ -280,19 +309,9 @@ def collate_episodes(collection: TaskCollection, episodes: Sequence[Episode]) ->
     n_way = episodes[0].n_way
     if any(e.n_way != n_way for e in episodes):
         raise ValueError("all episodes of a meta-batch must have the same number of classes")
-    ids, flags, labels, slots = [], [], [], []
-    for slot, ep in enumerate(episodes):
-        n_s, n_q = len(ep.support), len(ep.query)
-        ids += [ep.support, ep.query]
-        flags += [torch.ones(n_s, dtype=torch.bool), torch.zeros(n_q, dtype=torch.bool)]
-        labels += [ep.support_y, ep.query_y]
-        slots.append(torch.full((n_s + n_q,), slot, dtype=torch.long))
-    graph_ids = torch.cat(ids)
     return MetaBatch(
-        batch=collection.graphs.gather(graph_ids),
-        graph_task=torch.cat(slots),
-        is_support=torch.cat(flags),
-        y=torch.cat(labels),
+        support=_task_batch(collection, [e.support for e in episodes], [e.support_y for e in episodes]),
+        query=_task_batch(collection, [e.query for e in episodes], [e.query_y for e in episodes]),
         task_ids=torch.tensor([e.task for e in episodes], dtype=torch.long),
         n_way=n_way,
     )

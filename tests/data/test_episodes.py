@@ -60,13 +60,14 @@ def test_meta_batch_collation_matches_episodes(tox21) -> None:
                                           sample_meta_batch(tox21, KShotSampler(5, n_query=16), split.train, 8, 0, 3)]
     assert all(e.task in split.train for e in episodes)
     mb = collate_episodes(tox21, episodes)
-    assert mb.num_tasks == 8 and mb.batch.num_graphs == 8 * (10 + 16)
-    assert torch.equal(mb.graph_task, torch.arange(8).repeat_interleave(26))
-    assert int(mb.is_support.sum()) == 80
-    assert torch.equal(mb.y, torch.cat([torch.cat([e.support_y, e.query_y]) for e in episodes]))
-    assert torch.equal(mb.node_task, mb.graph_task[mb.batch.batch])
+    assert mb.num_tasks == 8 and mb.support.batch.num_graphs == 8 * 10 and mb.query.batch.num_graphs == 8 * 16
+    assert torch.equal(mb.support.graph_task, torch.arange(8).repeat_interleave(10))
+    assert torch.equal(mb.query.graph_task, torch.arange(8).repeat_interleave(16))
+    assert torch.equal(mb.support.y, torch.cat([e.support_y for e in episodes]))
+    assert torch.equal(mb.query.y, torch.cat([e.query_y for e in episodes]))
+    assert torch.equal(mb.query.node_task, mb.query.graph_task[mb.query.batch.batch])
     stream = meta_batches(tox21, KShotSampler(5, n_query=16), split, "train", 8, seed=0, start=3)
-    assert torch.equal(next(stream).batch.x, mb.batch.x)  # resuming at step 3 gives step 3's batch
+    assert torch.equal(next(stream).query.batch.x, mb.query.batch.x)  # resuming at step 3 gives step 3's batch
 
 
 def test_nway_episodes_on_fewshot_class_split(shared_data: Path) -> None:
@@ -80,4 +81,5 @@ def test_nway_episodes_on_fewshot_class_split(shared_data: Path) -> None:
     assert [ep.classes[int(y)] for y in ep.support_y] == [label[g] for g in ep.support.tolist()]
     episodes = sample_meta_batch(enzymes, NWayKShotSampler(3, 5, 15), split.train, 4, 0, 0, unit="classes")
     mb = collate_episodes(enzymes, episodes)
-    assert mb.n_way == 3 and mb.batch.num_graphs == 4 * 60 and mb.y.dtype == torch.long
+    assert mb.n_way == 3 and mb.support.batch.num_graphs == 4 * 15 and mb.query.batch.num_graphs == 4 * 45
+    assert mb.query.y.dtype == torch.long

@@ -20,6 +20,7 @@ from torch_geometric.data import Batch, Data
 
 from graphmeta.data.episodes import (
     Episode,
+    TaskBatch,
     KShotSampler,
     NotEnoughExamplesError,
     NWayKShotSampler,
@@ -336,32 +337,33 @@ def test_nway_kshot_sampler_seeds_and_errors() -> None:
 
 
 # -- 5. collate_episodes ---------------------------------------------------------------------------------------------
-def _check_meta_batch(coll: TaskCollection, episodes: list[Episode]) -> None:
-    mb = collate_episodes(coll, episodes)
-    ids = [g for ep in episodes for g in _ids(ep.support) + _ids(ep.query)]
+def _check_side(coll: TaskCollection, side: TaskBatch, parts: list[tuple[torch.Tensor, torch.Tensor]]) -> None:
+    ids = [g for graphs, _ in parts for g in _ids(graphs)]
     expected = Batch.from_data_list([coll.graphs[i] for i in ids])
     for key in ("x", "edge_index", "edge_attr", "batch", "ptr"):
-        assert torch.equal(mb.batch[key], expected[key]), key
-    assert mb.batch.num_graphs == len(ids) and mb.batch.num_nodes == expected.num_nodes
+        assert torch.equal(side.batch[key], expected[key]), key
+    assert side.batch.num_graphs == len(ids) and side.batch.num_nodes == expected.num_nodes
     # graphs really are the requested ones, in order (x column 0 holds the graph id)
-    assert mb.batch.x[mb.batch.ptr[:-1], 0].tolist() == ids
+    assert side.batch.x[side.batch.ptr[:-1], 0].tolist() == ids
+    sizes = [len(graphs) for graphs, _ in parts]
+    assert side.graph_task.dtype == torch.long and side.n_tasks == len(parts)
+    assert side.graph_task.tolist() == [slot for slot, n in enumerate(sizes) for _ in range(n)]
+    assert torch.bincount(side.graph_task, minlength=len(parts)).tolist() == sizes
+    assert torch.equal(side.y, torch.cat([labels for _, labels in parts]))
+    node_counts = coll.graphs.num_nodes[torch.tensor(ids, dtype=torch.long)]
+    assert torch.equal(side.node_task, torch.repeat_interleave(side.graph_task, node_counts))
+    assert torch.equal(side.node_task, side.graph_task[expected.batch])
 
-    sizes = [len(ep.support) + len(ep.query) for ep in episodes]
-    assert mb.graph_task.dtype == torch.long
-    assert mb.graph_task.tolist() == [slot for slot, n in enumerate(sizes) for _ in range(n)]
-    assert bool((mb.graph_task[1:] >= mb.graph_task[:-1]).all())
-    assert torch.bincount(mb.graph_task, minlength=len(episodes)).tolist() == sizes
-    assert mb.is_support.dtype == torch.bool
-    assert mb.is_support.tolist() == [flag for ep in episodes for flag in [True] * len(ep.support) + [False] * len(ep.query)]
-    assert int(mb.is_support.sum()) == sum(len(ep.support) for ep in episodes)
-    assert torch.equal(mb.y, torch.cat([torch.cat([ep.support_y, ep.query_y]) for ep in episodes]))
+
+def _check_meta_batch(coll: TaskCollection, episodes: list[Episode]) -> None:
+    mb = collate_episodes(coll, episodes)
+    _check_side(coll, mb.support, [(ep.support, ep.support_y) for ep in episodes])
+    _check_side(coll, mb.query, [(ep.query, ep.query_y) for ep in episodes])
     assert mb.task_ids.tolist() == [ep.task for ep in episodes]
     assert mb.num_tasks == len(episodes) and mb.n_way == episodes[0].n_way
-    node_counts = coll.graphs.num_nodes[torch.tensor(ids, dtype=torch.long)]
-    assert torch.equal(mb.node_task, torch.repeat_interleave(mb.graph_task, node_counts))
-    assert torch.equal(mb.node_task, mb.graph_task[expected.batch])
     moved = mb.to("cpu")
-    assert torch.equal(moved.graph_task, mb.graph_task) and torch.equal(moved.batch.x, mb.batch.x)
+    assert torch.equal(moved.query.graph_task, mb.query.graph_task)
+    assert torch.equal(moved.support.batch.x, mb.support.batch.x)
 
 
 @COLLATE_SETTINGS
@@ -391,7 +393,7 @@ def test_collate_nway_episodes(data: st.DataObject) -> None:
     seed, n_episodes = data.draw(SEEDS), data.draw(st.integers(1, 4))
     episodes = [sampler.sample(syn.collection, usable, episode_rng(seed, i)) for i in range(n_episodes)]
     _check_meta_batch(syn.collection, episodes)
-    assert collate_episodes(syn.collection, episodes).y.dtype == torch.long
+    assert collate_episodes(syn.collection, episodes).query.y.dtype == torch.long
 
 
 def test_collate_errors() -> None:
