@@ -1,0 +1,98 @@
+"""MAML and its variants, all tasks of a meta-batch at once.
+
+Finn et al., "Model-Agnostic Meta-Learning for Fast Adaptation of Deep Networks" (ICML 2017),
+https://arxiv.org/abs/1703.03400; first-order MAML (same paper); ANIL: Raghu et al., "Rapid Learning or
+Feature Reuse?" (ICLR 2020), https://arxiv.org/abs/1909.09157; Meta-SGD: Li et al. (2017),
+https://arxiv.org/abs/1707.09835.
+
+Fast weights are the meta-weights expanded to ``[T, ...]``; the support loss is the *sum* of per-task mean
+losses, so one ``torch.autograd.grad`` returns every task's own gradient in its slice (tasks share no
+computation that mixes them). All slices are updated at once; the query loss is averaged over tasks.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import torch
+from torch import Tensor, nn
+from torch.func import functional_call
+
+from graphmeta.meta.base import MetaLearner, MetaOutput, adapted_names, expand_per_task, task_losses
+from graphmeta.nn.backbone import BatchLayout, FewShotModel
+from graphmeta.nn.taskbatch import task_linear
+
+__all__ = ["MAML"]
+
+
+class MAML(MetaLearner):
+    r"""Task-batched MAML.
+
+    Args:
+        model (FewShotModel): backbone + head.
+        inner_lr (float, optional): inner-loop step size (initial value when learned). (default: ``0.1``)
+        inner_steps (int, optional): inner-loop gradient steps. (default: ``5``)
+        first_order (bool, optional): drop second-order terms (FOMAML). (default: ``False``)
+        adapt (str or list, optional): adapted parameters: ``"all"``, ``"head"`` (ANIL) or name prefixes.
+            (default: ``"all"``)
+        learn_inner_lr (bool, optional): Meta-SGD, one learned step size per adapted parameter entry.
+            (default: ``False``)
+    """
+
+    def __init__(self, model: FewShotModel, inner_lr: float = 0.1, inner_steps: int = 5, first_order: bool = False,
+                 adapt: str | Sequence[str] = "all", learn_inner_lr: bool = False) -> None:
+        super().__init__(model)
+        if inner_steps < 1:
+            raise ValueError("inner_steps must be at least 1")
+        self.inner_lr, self.inner_steps, self.first_order = inner_lr, inner_steps, first_order
+        self.adapt, self.learn_inner_lr = adapt, learn_inner_lr
+        self.adapted = adapted_names(model, adapt)
+        self.head_only = all(n.startswith("head.") for n in self.adapted)
+        params = dict(model.named_parameters())
+        self.inner_lrs = nn.ParameterDict(
+            {_key(n): nn.Parameter(torch.full_like(params[n], inner_lr)) for n in self.adapted}
+        ) if learn_inner_lr else None
+
+    def _step_size(self, name: str) -> Tensor | float:
+        return self.inner_lrs[_key(name)] if self.inner_lrs is not None else self.inner_lr
+
+    def _logits(self, fast: dict[str, Tensor], task_batch: Any, layout: BatchLayout, embeddings: Tensor | None) -> Tensor:
+        if embeddings is not None:  # ANIL: the backbone is not adapted, only the head runs per step
+            return task_linear(embeddings, fast["head.weight"], fast["head.bias"], layout.graphs)
+        return functional_call(self.model, fast, (task_batch, layout))
+
+    def adapt_to(self, support: Any, layout: BatchLayout | None = None,
+                 create_graph: bool | None = None) -> dict[str, Tensor]:
+        """Fast weights ``{name: [T, ...]}`` after ``inner_steps`` steps on each task's support set."""
+        layout = layout or BatchLayout.of(support)
+        create_graph = (not self.first_order) if create_graph is None else create_graph
+        params = dict(self.model.named_parameters())
+        fast = expand_per_task({n: params[n] for n in self.adapted}, support.n_tasks)
+        embeddings = self.model.embed(support, layout) if self.head_only else None
+        for _ in range(self.inner_steps):
+            loss = task_losses(self._logits(fast, support, layout, embeddings), support).sum()
+            grads = torch.autograd.grad(loss, list(fast.values()), create_graph=create_graph)
+            fast = {n: w - self._step_size(n) * g for (n, w), g in zip(fast.items(), grads)}
+        return fast
+
+    def query_logits(self, fast: dict[str, Tensor], query: Any, layout: BatchLayout | None = None) -> Tensor:
+        layout = layout or BatchLayout.of(query)
+        embeddings = self.model.embed(query, layout) if self.head_only else None
+        return self._logits(fast, query, layout, embeddings)
+
+    def meta_step(self, meta_batch: Any) -> MetaOutput:
+        fast = self.adapt_to(meta_batch.support)
+        logits = self.query_logits(fast, meta_batch.query)
+        loss = task_losses(logits, meta_batch.query).mean()
+        loss.backward()
+        return MetaOutput(loss=loss.detach(), query_logits=logits.detach())
+
+    def evaluate(self, meta_batch: Any) -> Tensor:
+        with torch.enable_grad():
+            fast = {n: w.detach() for n, w in self.adapt_to(meta_batch.support, create_graph=False).items()}
+        with torch.no_grad():
+            return self.query_logits(fast, meta_batch.query)
+
+
+def _key(name: str) -> str:
+    return name.replace(".", "__")  # ParameterDict keys cannot contain dots

@@ -1,0 +1,168 @@
+"""The backbone (a stack of GNN layers with encoders, normalization and readout) and the few-shot model.
+
+:class:`GraphEncoder` maps a :class:`~graphmeta.data.episodes.TaskBatch` to one embedding per graph;
+:class:`FewShotModel` adds a linear head (``n_way`` logits). Both are ordinary ``nn.Module`` objects; their
+parameters may be swapped for per-task stacked tensors with ``torch.func.functional_call`` (that is how
+MAML's fast weights run), because every weighted op accepts stacked weights (see :mod:`.taskbatch`).
+The constructor arguments are kept in :attr:`GraphEncoder.config` (JSON-safe) so a checkpoint can rebuild it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal, Sequence
+
+import torch
+from torch import Tensor, nn
+from torch_geometric.utils import degree, scatter
+
+from graphmeta.data.featurize import MoleculeFeaturizer
+from graphmeta.nn.encoders import CategoricalEncoder, ContinuousEncoder
+from graphmeta.nn.gcn import GCNLayer
+from graphmeta.nn.gin import GINELayer
+from graphmeta.nn.norm import NormMode, TaskNorm
+from graphmeta.nn.taskbatch import TaskLayout, task_linear
+
+__all__ = ["BatchLayout", "GraphEncoder", "FewShotModel", "CONVS"]
+
+CONVS = ("gin", "gcn")
+
+
+@dataclass(frozen=True)
+class BatchLayout:
+    """Task layouts of the nodes and of the graphs of one task batch (computed once, reused every step)."""
+
+    nodes: TaskLayout
+    graphs: TaskLayout
+
+    @classmethod
+    def of(cls, task_batch: Any) -> "BatchLayout":
+        """From a :class:`~graphmeta.data.episodes.TaskBatch`."""
+        return cls(nodes=TaskLayout.from_row_task(task_batch.node_task, task_batch.n_tasks),
+                   graphs=TaskLayout.from_row_task(task_batch.graph_task, task_batch.n_tasks))
+
+
+class GraphEncoder(nn.Module):
+    r"""GNN backbone: input encoders, ``num_layers`` message-passing layers, normalization, readout.
+
+    Args:
+        conv (str, optional): ``"gin"`` (GINE, uses bond features; default) or ``"gcn"``.
+        hidden_channels (int, optional): embedding size. (default: ``128``)
+        num_layers (int, optional): message-passing layers. (default: ``5``)
+        atom_vocab (Sequence[int], optional): vocabulary sizes of the categorical node columns ``x``
+            (default: the molecular featurizer's; ``None`` for graphs without categorical node features).
+        bond_vocab (Sequence[int], optional): vocabulary sizes of the categorical edge columns ``edge_attr``
+            (default: the featurizer's; ``None``: no edge features).
+        node_attr_channels (int, optional): size of continuous node attributes ``node_attr`` (``0``: none).
+        degree_vocab (int, optional): embed node degrees clipped to ``degree_vocab - 1`` (``0``: off); the input
+            of featureless graphs such as IMDB.
+        norm (str, optional): ``"task"``, ``"running"``, ``"layer"`` or ``"none"`` (see :mod:`.norm`).
+        readout (str, optional): ``"mean"`` or ``"sum"`` pooling. (default: ``"mean"``)
+
+    Shapes:
+        - **input:** a task batch with ``batch.batch``, ``edge_index`` and the node/edge fields above
+        - **output:** :math:`(G, \text{hidden\_channels})`
+    """
+
+    def __init__(
+        self,
+        conv: Literal["gin", "gcn"] = "gin",
+        hidden_channels: int = 128,
+        num_layers: int = 5,
+        atom_vocab: Sequence[int] | None = MoleculeFeaturizer.atom_vocab,
+        bond_vocab: Sequence[int] | None = MoleculeFeaturizer.bond_vocab,
+        node_attr_channels: int = 0,
+        degree_vocab: int = 0,
+        norm: NormMode = "task",
+        readout: Literal["mean", "sum"] = "mean",
+    ) -> None:
+        super().__init__()
+        if conv not in CONVS:
+            raise ValueError(f"conv must be one of {CONVS}, got {conv!r}")
+        if readout not in ("mean", "sum"):
+            raise ValueError(f"readout must be 'mean' or 'sum', got {readout!r}")
+        if num_layers < 1:
+            raise ValueError("num_layers must be at least 1")
+        if not atom_vocab and not node_attr_channels and not degree_vocab:
+            raise ValueError("the encoder needs some node input: atom_vocab, node_attr_channels or degree_vocab")
+        self.config: dict[str, Any] = {
+            "conv": conv, "hidden_channels": hidden_channels, "num_layers": num_layers,
+            "atom_vocab": list(atom_vocab) if atom_vocab else None, "bond_vocab": list(bond_vocab) if bond_vocab else None,
+            "node_attr_channels": node_attr_channels, "degree_vocab": degree_vocab, "norm": norm, "readout": readout,
+        }
+        self.conv, self.readout, self.hidden_channels = conv, readout, hidden_channels
+        self.atom_encoder = CategoricalEncoder(atom_vocab, hidden_channels) if atom_vocab else None
+        self.attr_encoder = ContinuousEncoder(node_attr_channels, hidden_channels) if node_attr_channels else None
+        self.degree_encoder = CategoricalEncoder([degree_vocab], hidden_channels) if degree_vocab else None
+        use_bonds = conv == "gin" and bool(bond_vocab)
+        self.bond_encoders = nn.ModuleList(
+            [CategoricalEncoder(bond_vocab, hidden_channels) for _ in range(num_layers)]) if use_bonds else None
+        if conv == "gin":
+            self.layers = nn.ModuleList([GINELayer(hidden_channels) for _ in range(num_layers)])
+        else:
+            self.layers = nn.ModuleList([GCNLayer(hidden_channels, hidden_channels) for _ in range(num_layers)])
+        self.norms = nn.ModuleList([TaskNorm(hidden_channels, norm) for _ in range(num_layers)])
+
+    def _encode_nodes(self, data: Any, layout: TaskLayout) -> Tensor:
+        parts = []
+        if self.atom_encoder is not None:
+            parts.append(self.atom_encoder(data.x, layout))
+        if self.attr_encoder is not None:
+            parts.append(self.attr_encoder(data.node_attr, layout))
+        if self.degree_encoder is not None:
+            deg = degree(data.edge_index[1], data.num_nodes, dtype=torch.long)
+            deg = deg.clamp(max=self.degree_encoder.vocab_sizes[0] - 1).unsqueeze(-1)
+            parts.append(self.degree_encoder(deg, layout))
+        return torch.stack(parts).sum(0) if len(parts) > 1 else parts[0]
+
+    def forward(self, task_batch: Any, layout: BatchLayout | None = None, update_running_stats: bool = False) -> Tensor:
+        """Graph embeddings ``[n_graphs, hidden_channels]`` of a task batch.
+
+        ``update_running_stats=True`` (no gradient needed) moves ``"running"``-mode statistics towards this
+        batch's per-task statistics; the meta-trainer calls it once per outer step.
+        """
+        layout = layout or BatchLayout.of(task_batch)
+        data = task_batch.batch
+        h = self._encode_nodes(data, layout.nodes)
+        edge_layout = None
+        if self.bond_encoders is not None:
+            edge_layout = TaskLayout.from_row_task(layout.nodes.row_task[data.edge_index[1]], layout.nodes.n_tasks)
+        adjacency = GCNLayer.normalized_adjacency(data.edge_index, h.shape[0], h.dtype) if self.conv == "gcn" else None
+        for i, (conv, norm) in enumerate(zip(self.layers, self.norms)):
+            if self.conv == "gin":
+                edge_emb = (self.bond_encoders[i](data.edge_attr, edge_layout) if self.bond_encoders is not None
+                            else h.new_zeros(data.edge_index.shape[1], h.shape[1]))
+                h = conv(h, data.edge_index, edge_emb, layout.nodes)
+            else:
+                h = conv(h, data.edge_index, layout=layout.nodes, adjacency=adjacency)
+            if update_running_stats:
+                norm.update_running_stats(h, layout.nodes)
+            h = norm(h, layout.nodes)
+            if i < len(self.layers) - 1:
+                h = torch.relu(h)
+        return scatter(h, data.batch, dim=0, dim_size=int(task_batch.graph_task.numel()), reduce=self.readout)
+
+
+class FewShotModel(nn.Module):
+    """A backbone and a linear head giving ``n_way`` logits per graph (2 for binary tasks).
+
+    ``head.*`` parameters are what ANIL adapts; ``encoder.*`` is the backbone.
+    """
+
+    def __init__(self, encoder: GraphEncoder, n_way: int = 2) -> None:
+        super().__init__()
+        if n_way < 2:
+            raise ValueError("n_way must be at least 2")
+        self.encoder, self.n_way = encoder, n_way
+        self.head = nn.Linear(encoder.hidden_channels, n_way)
+
+    def embed(self, task_batch: Any, layout: BatchLayout | None = None) -> Tensor:
+        return self.encoder(task_batch, layout)
+
+    def classify(self, embeddings: Tensor, layout: BatchLayout) -> Tensor:
+        """Head logits of given embeddings (per-task head weights use the graph layout)."""
+        return task_linear(embeddings, self.head.weight, self.head.bias, layout.graphs)
+
+    def forward(self, task_batch: Any, layout: BatchLayout | None = None) -> Tensor:
+        layout = layout or BatchLayout.of(task_batch)
+        return self.classify(self.embed(task_batch, layout), layout)

@@ -1,0 +1,117 @@
+"""Layers: equal to the matching torch_geometric layer with shared weights; stacked weights equal per-task
+shared runs; per-task normalization equals BatchNorm on each task alone."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch_geometric.nn import GCNConv, GINEConv
+
+from graphmeta.data.api import load_dataset
+from graphmeta.data.episodes import KShotSampler, collate_episodes, episode_rng
+from graphmeta.nn import BatchLayout, FewShotModel, GCNLayer, GINELayer, GraphEncoder, TaskLayout, TaskNorm
+from graphmeta.nn.taskbatch import task_embedding, task_linear
+
+
+@pytest.fixture(scope="module")
+def tox21():
+    return load_dataset("tox21", progress=False)
+
+
+def _tiny_graph() -> tuple[torch.Tensor, torch.Tensor]:
+    edge_index = torch.tensor([[0, 1, 1, 2, 2, 3], [1, 0, 2, 1, 3, 2]])
+    return torch.randn(4, 8, dtype=torch.float64), edge_index
+
+
+def test_gine_layer_equals_pyg_gineconv() -> None:
+    torch.manual_seed(0)
+    x, edge_index = _tiny_graph()
+    edge_emb = torch.randn(edge_index.shape[1], 8, dtype=torch.float64)
+    ours = GINELayer(8, eps=0.25, train_eps=True).double()
+    mlp = torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.ReLU(), torch.nn.Linear(16, 8)).double()
+    ref = GINEConv(mlp, eps=0.25, train_eps=True).double()  # (its constructor re-initializes mlp)
+    mlp[0].load_state_dict(ours.lin1.state_dict())
+    mlp[2].load_state_dict(ours.lin2.state_dict())
+    assert torch.allclose(ours(x, edge_index, edge_emb), ref(x, edge_index, edge_emb), atol=1e-12)
+    assert repr(ours) == "GINELayer(8, hidden=16)"
+
+
+def test_gcn_layer_equals_pyg_gcnconv() -> None:
+    torch.manual_seed(0)
+    x, edge_index = _tiny_graph()
+    ours = GCNLayer(8, 5).double()
+    ref = GCNConv(8, 5).double()
+    ref.lin.weight.data.copy_(ours.lin.weight)
+    ref.bias.data.copy_(ours.lin.bias)
+    assert torch.allclose(ours(x, edge_index), ref(x, edge_index), atol=1e-12)
+    assert repr(ours) == "GCNLayer(8, 5)"
+
+
+def test_task_linear_and_embedding_stacked_equal_shared_per_task() -> None:
+    torch.manual_seed(0)
+    row_task = torch.tensor([0, 0, 0, 1, 2, 2])
+    layout = TaskLayout.from_row_task(row_task, 3)
+    assert layout.row_pos.tolist() == [0, 1, 2, 0, 0, 1] and layout.n_max == 3
+    x = torch.randn(6, 4, dtype=torch.float64)
+    w, b = torch.randn(3, 5, 4, dtype=torch.float64), torch.randn(3, 5, dtype=torch.float64)
+    out = task_linear(x, w, b, layout)
+    for t in range(3):
+        rows = row_task == t
+        assert torch.allclose(out[rows], task_linear(x[rows], w[t], b[t], None))
+    assert torch.allclose(task_linear(x, w[0], b, layout)[3], x[3] @ w[0].T + b[1])  # shared weight, per-task bias
+    table = torch.randn(3, 7, 2)
+    idx = torch.randint(0, 7, (6, 3))
+    emb = task_embedding(idx, table, layout)
+    assert torch.equal(emb[4], table[2][idx[4]])
+    with pytest.raises(ValueError, match="TaskLayout"):
+        task_linear(x, w, None, None)
+
+
+def test_task_norm_equals_batchnorm_per_task() -> None:
+    torch.manual_seed(0)
+    row_task = torch.tensor([0] * 5 + [1] * 3)
+    x = torch.randn(8, 4, dtype=torch.float64)
+    norm = TaskNorm(4, "task").double()
+    out = norm(x, TaskLayout.from_row_task(row_task, 2))
+    bn = torch.nn.BatchNorm1d(4, track_running_stats=False).double().train()
+    for t in range(2):
+        assert torch.allclose(out[row_task == t], bn(x[row_task == t]), atol=1e-12)
+    with pytest.raises(ValueError, match="norm mode"):
+        TaskNorm(4, "batch")  # type: ignore[arg-type]
+
+
+def test_running_norm_changes_only_when_asked() -> None:
+    x = torch.randn(6, 3) * 3 + 1
+    layout = TaskLayout.from_row_task(torch.tensor([0, 0, 0, 1, 1, 1]), 2)
+    norm = TaskNorm(3, "running", momentum=0.5)
+    norm(x, layout)
+    assert torch.equal(norm.running_mean, torch.zeros(3))
+    norm.update_running_stats(x, layout)
+    assert not torch.equal(norm.running_mean, torch.zeros(3))
+
+
+@pytest.mark.parametrize("conv", ["gin", "gcn"])
+def test_model_with_expanded_weights_equals_shared(tox21, conv: str) -> None:
+    from torch.func import functional_call
+
+    torch.manual_seed(0)
+    episodes = [KShotSampler(2, n_query=3).sample(tox21, t, episode_rng(1, t)) for t in (0, 5)]
+    support = collate_episodes(tox21, episodes).support
+    model = FewShotModel(GraphEncoder(conv=conv, hidden_channels=8, num_layers=2)).double()
+    stacked = {n: p.unsqueeze(0).expand(2, *p.shape) for n, p in model.named_parameters()}
+    layout = BatchLayout.of(support)
+    assert torch.allclose(functional_call(model, stacked, (support, layout)), model(support, layout), atol=1e-12)
+    assert model(support).shape == (support.batch.num_graphs, 2)
+
+
+def test_tu_style_inputs(tox21) -> None:
+    """Degree and continuous inputs work without categorical atom features (featureless TU graphs)."""
+    torch.manual_seed(0)
+    episodes = [KShotSampler(1, n_query=2).sample(tox21, 0, episode_rng(0))]
+    support = collate_episodes(tox21, episodes).support
+    support.batch.node_attr = torch.randn(support.batch.num_nodes, 3)
+    encoder = GraphEncoder(atom_vocab=None, bond_vocab=None, node_attr_channels=3, degree_vocab=6, hidden_channels=8,
+                           num_layers=2)
+    assert encoder(support).shape == (2, 8)
+    with pytest.raises(ValueError, match="node input"):
+        GraphEncoder(atom_vocab=None, bond_vocab=None)
