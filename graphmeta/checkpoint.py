@@ -1,0 +1,58 @@
+"""Safe checkpoints: ``{format_version, library_version, kind, config, state}``, loaded with ``weights_only=True``.
+
+Only tensors, numbers, strings, lists and dicts are stored (the config names registry entries, it never
+pickles classes), so loading never executes code from the file. Writes are atomic (temporary file in the
+same folder, then rename): a crash mid-write leaves the previous checkpoint intact.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import zipfile
+from pathlib import Path
+from typing import Any, Mapping
+
+import torch
+
+from graphmeta import __version__
+from graphmeta.data.cache import atomic_torch_save
+
+__all__ = ["FORMAT_VERSION", "CheckpointError", "save_checkpoint", "load_checkpoint"]
+
+#: Bumped when the checkpoint layout changes incompatibly.
+FORMAT_VERSION = 1
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be used: corrupt, truncated, foreign, of another format or kind."""
+
+
+def save_checkpoint(path: str | os.PathLike, kind: str, config: Mapping[str, Any], state: Mapping[str, Any]) -> Path:
+    """Atomically writes a checkpoint of ``kind`` (e.g. ``"meta-trainer"``) with a JSON-safe ``config``."""
+    path = Path(path)
+    atomic_torch_save({"format_version": FORMAT_VERSION, "library_version": __version__, "kind": kind,
+                       "config": dict(config), "state": dict(state)}, path)
+    return path
+
+
+def load_checkpoint(path: str | os.PathLike, kind: str | None = None) -> dict[str, Any]:
+    """Loads a checkpoint with ``torch.load(weights_only=True)``; every failure names the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint not found: {path}")
+    try:
+        blob = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:
+        raise CheckpointError(f"{path}: refused, the file needs pickled code to load (only plain tensors and "
+                              f"containers are accepted): {err}") from None
+    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as err:
+        raise CheckpointError(f"{path}: corrupt or truncated checkpoint ({type(err).__name__}: {err})") from None
+    if not isinstance(blob, dict) or "format_version" not in blob or "state" not in blob:
+        raise CheckpointError(f"{path}: not a graphmeta checkpoint")
+    if blob["format_version"] != FORMAT_VERSION:
+        raise CheckpointError(f"{path}: checkpoint format {blob['format_version']} is not supported by graphmeta "
+                              f"{__version__} (format {FORMAT_VERSION})")
+    if kind is not None and blob.get("kind") != kind:
+        raise CheckpointError(f"{path}: a {blob.get('kind')!r} checkpoint, expected {kind!r}")
+    return blob

@@ -1,0 +1,241 @@
+"""The meta-trainer: outer AdamW over task-batched meta-steps, validation-task model selection, resumable runs.
+
+Model selection and early stopping look at **validation tasks only** (carved out of the training tasks),
+never at test tasks. Every run writes the config it used (``config.json``), a metrics log (``metrics.csv``
+and ``history.json``) and two checkpoints, ``last.pt`` and ``best.pt``, atomically. Episodes of step ``s``
+come from ``episode_rng(seed, s)``, so ``resume=True`` continues exactly where the last checkpoint stopped:
+a resumed run ends with the same weights as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from graphmeta import __version__
+from graphmeta.checkpoint import load_checkpoint, save_checkpoint
+from graphmeta.data.episodes import KShotSampler, collate_episodes, sample_meta_batch
+from graphmeta.data.splits import TaskSplit
+from graphmeta.data.tasks import TaskCollection
+from graphmeta.evaluate import evaluate_episodes, sample_eval_episodes
+from graphmeta.meta.base import MetaLearner
+from graphmeta.meta.registry import build_learner
+from graphmeta.nn.backbone import FewShotModel, GraphEncoder
+
+__all__ = ["TrainConfig", "MetaTrainer", "TrainResult", "build_model"]
+
+
+@dataclass
+class TrainConfig:
+    """Everything that defines a meta-training run (JSON-safe; saved with every run and checkpoint)."""
+
+    learner: str = "protonet"
+    steps: int = 500
+    meta_batch_size: int = 8
+    outer_lr: float = 1e-3
+    weight_decay: float = 0.0
+    grad_clip: float | None = 10.0
+    inner_lr: float | None = None  # MAML family / Reptile: inner step size (learner default if None)
+    inner_steps: int | None = None
+    k_shot: int = 10
+    n_query: int = 16
+    eval_every: int = 50
+    val_draws: int = 3
+    val_query: int | None = 256  # cap on validation query size (stratified); None = all remaining graphs
+    patience: int | None = None  # early stopping after this many evaluations without improvement
+    seed: int = 0
+    conv: str = "gin"
+    hidden_channels: int = 128
+    num_layers: int = 5
+    norm: str = "task"
+    readout: str = "mean"
+    learner_options: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class TrainResult:
+    """What :meth:`MetaTrainer.fit` returns."""
+
+    best_step: int
+    best_metric: float
+    steps_done: int
+    history: list[dict[str, Any]]
+    stopped_early: bool
+
+
+def build_model(config: TrainConfig, n_way: int = 2, **encoder_overrides: Any) -> FewShotModel:
+    """The backbone + head described by ``config`` (``encoder_overrides``: e.g. TU input settings)."""
+    encoder = GraphEncoder(conv=config.conv, hidden_channels=config.hidden_channels, num_layers=config.num_layers,
+                           norm=config.norm, readout=config.readout, **encoder_overrides)  # type: ignore[arg-type]
+    return FewShotModel(encoder, n_way=n_way)
+
+
+#: Config fields a resumed run may change (extending a run, changing its patience).
+_RESUMABLE_CHANGES = ("steps", "patience")
+
+
+def _resumable(config: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in config.items() if k not in _RESUMABLE_CHANGES}
+
+
+class MetaTrainer:
+    """Meta-trains one learner on the training tasks of a split, selecting on its validation tasks.
+
+    Args:
+        collection: the task collection (binary tasks).
+        split: task split with non-empty ``train`` and ``valid`` parts (``test`` is never looked at).
+        config: the run configuration.
+        out_dir: folder for config, logs and checkpoints (``None``: keep everything in memory).
+        progress: show a tqdm progress bar.
+    """
+
+    def __init__(self, collection: TaskCollection, split: TaskSplit, config: TrainConfig,
+                 out_dir: str | os.PathLike | None = None, progress: bool = True) -> None:
+        if not split.train or not split.valid:
+            raise ValueError("meta-training needs training and validation tasks (carve them: split.carve_validation)")
+        if collection.task_type != "binary":
+            raise ValueError(f"MetaTrainer trains on binary tasks; {collection.name} has {collection.task_type} tasks")
+        self.collection, self.split, self.config = collection, split, config
+        self.out_dir = Path(out_dir) if out_dir is not None else None
+        self.progress = progress
+        torch.manual_seed(config.seed)
+        self.learner: MetaLearner = build_learner(
+            config.learner, build_model(config), inner_lr=config.inner_lr, inner_steps=config.inner_steps,
+            **config.learner_options)
+        self.optimizer = torch.optim.AdamW(self.learner.parameters(), lr=config.outer_lr,
+                                           weight_decay=config.weight_decay)
+        self.train_sampler = KShotSampler(config.k_shot, n_query=config.n_query)
+        val_sampler = KShotSampler(config.k_shot, n_query=config.val_query, stratify_query=config.val_query is not None)
+        self.val_episodes = sample_eval_episodes(collection, split.valid, val_sampler, config.val_draws, config.seed)
+        self.step = 0
+        self.best_metric = -math.inf
+        self.best_step = -1
+        self.history: list[dict[str, Any]] = []
+        self.bad_evals = 0
+        self._best_weights: dict[str, torch.Tensor] | None = None
+
+    # -- checkpoints ---------------------------------------------------------------------------------------
+    def _state(self) -> dict[str, Any]:
+        return {"learner": self.learner.state_dict(), "optimizer": self.optimizer.state_dict(), "step": self.step,
+                "best_metric": self.best_metric, "best_step": self.best_step, "bad_evals": self.bad_evals,
+                "history": json.dumps(self.history), "torch_rng": torch.get_rng_state()}
+
+    def _checkpoint_config(self) -> dict[str, Any]:
+        return {"train": self.config.to_dict(), "encoder": self.learner.model.encoder.config,
+                "n_way": self.learner.model.n_way, "collection": self.collection.name,
+                "featurizer": self.collection.featurizer, "split": {"train": list(self.split.train),
+                                                                    "valid": list(self.split.valid)},
+                "graphmeta": __version__}
+
+    def save(self, name: str) -> Path | None:
+        if self.out_dir is None:
+            return None
+        return save_checkpoint(self.out_dir / f"{name}.pt", "meta-trainer", self._checkpoint_config(), self._state())
+
+    def load(self, path: str | os.PathLike) -> None:
+        """Restores weights, optimizer, step, history and best metric from a checkpoint of the same config."""
+        blob = load_checkpoint(path, kind="meta-trainer")
+        saved, current = _resumable(blob["config"]["train"]), _resumable(self.config.to_dict())
+        if saved != current:
+            changed = sorted(k for k in set(saved) | set(current) if saved.get(k) != current.get(k))
+            raise ValueError(f"{path}: checkpoint was written with a different TrainConfig ({', '.join(changed)}); "
+                             f"refusing to resume")
+        state = blob["state"]
+        self.learner.load_state_dict(state["learner"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.step, self.best_metric, self.best_step = int(state["step"]), float(state["best_metric"]), int(state["best_step"])
+        self.bad_evals = int(state["bad_evals"])
+        self.history = json.loads(state["history"])
+        torch.set_rng_state(state["torch_rng"])
+
+    # -- training ------------------------------------------------------------------------------------------
+    def validate(self) -> float:
+        """Mean ROC-AUC over the (fixed) validation episodes."""
+        results = evaluate_episodes(self.learner, self.collection, self.val_episodes, "roc_auc")
+        return float(np.mean([r.metric for r in results]))
+
+    def _write_logs(self) -> None:
+        if self.out_dir is None:
+            return
+        (self.out_dir / "history.json").write_text(json.dumps(self.history, indent=1))
+        with open(self.out_dir / "metrics.csv", "w", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=["step", "train_loss", "val_roc_auc", "best"])
+            writer.writeheader()
+            writer.writerows(self.history)
+
+    def fit(self, resume: bool = False) -> TrainResult:
+        """Runs (or, with ``resume=True`` and a ``last.pt`` in ``out_dir``, continues) meta-training."""
+        cfg = self.config
+        if self.out_dir is not None:
+            self.out_dir.mkdir(parents=True, exist_ok=True)
+            (self.out_dir / "config.json").write_text(json.dumps(self._checkpoint_config(), indent=1))
+            if resume and (self.out_dir / "last.pt").is_file():
+                self.load(self.out_dir / "last.pt")
+        elif resume:
+            raise ValueError("resume=True needs an out_dir holding last.pt")
+        stopped_early = False
+        losses: list[float] = []
+        bar = tqdm(total=cfg.steps, initial=self.step, desc=f"meta-training {cfg.learner}", unit="step",
+                   disable=not self.progress, leave=False)
+        while self.step < cfg.steps:
+            episodes = sample_meta_batch(self.collection, self.train_sampler, self.split.train, cfg.meta_batch_size,
+                                         cfg.seed, self.step)
+            meta_batch = collate_episodes(self.collection, episodes)
+            self.optimizer.zero_grad(set_to_none=True)
+            out = self.learner.meta_step(meta_batch)
+            if not torch.isfinite(out.loss):
+                raise FloatingPointError(f"non-finite meta-loss at step {self.step} (tasks "
+                                         f"{meta_batch.task_ids.tolist()}); lower outer_lr/inner_lr or clip gradients")
+            if cfg.grad_clip is not None:
+                torch.nn.utils.clip_grad_norm_(self.learner.parameters(), cfg.grad_clip)
+            self.optimizer.step()
+            if cfg.norm == "running":
+                with torch.no_grad():
+                    self.learner.model.encoder(meta_batch.support, update_running_stats=True)
+            losses.append(float(out.loss))
+            self.step += 1
+            bar.update(1)
+            if self.step % cfg.eval_every == 0 or self.step == cfg.steps:
+                metric = self.validate()
+                improved = metric > self.best_metric
+                if improved:
+                    self.best_metric, self.best_step, self.bad_evals = metric, self.step, 0
+                else:
+                    self.bad_evals += 1
+                self.history.append({"step": self.step, "train_loss": float(np.mean(losses)), "val_roc_auc": metric,
+                                     "best": improved})
+                losses = []
+                bar.set_postfix(loss=f"{self.history[-1]['train_loss']:.3f}", val=f"{metric:.3f}")
+                if improved:
+                    self._best_weights = {k: v.detach().clone() for k, v in self.learner.state_dict().items()}
+                    self.save("best")
+                self.save("last")
+                self._write_logs()
+                if cfg.patience is not None and self.bad_evals >= cfg.patience:
+                    stopped_early = True
+                    break
+        bar.close()
+        return TrainResult(best_step=self.best_step, best_metric=self.best_metric, steps_done=self.step,
+                           history=list(self.history), stopped_early=stopped_early)
+
+    def load_best(self) -> None:
+        """Loads the weights that scored best on the validation tasks (kept in memory, else ``best.pt``)."""
+        if self._best_weights is not None:
+            self.learner.load_state_dict(self._best_weights)
+            return
+        if self.out_dir is None or not (self.out_dir / "best.pt").is_file():
+            raise FileNotFoundError("no best weights yet: run fit() first")
+        blob = load_checkpoint(self.out_dir / "best.pt", kind="meta-trainer")
+        self.learner.load_state_dict(blob["state"]["learner"])

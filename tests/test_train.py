@@ -1,0 +1,107 @@
+"""Meta-trainer: determinism, exact resume, atomic checkpoints, validation-only model selection, logs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from graphmeta.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from graphmeta.data.api import load_dataset
+from graphmeta.data.splits import par_split
+from graphmeta.train import MetaTrainer, TrainConfig
+
+
+@pytest.fixture(scope="module")
+def tox21():
+    return load_dataset("tox21", progress=False)
+
+
+def _config(**overrides) -> TrainConfig:
+    base = dict(learner="maml", steps=6, eval_every=3, hidden_channels=8, num_layers=2, meta_batch_size=3, k_shot=2,
+                n_query=4, inner_steps=2, inner_lr=0.1, val_draws=1, val_query=32, seed=3)
+    base.update(overrides)
+    return TrainConfig(**base)
+
+
+def _weights(trainer: MetaTrainer) -> dict[str, torch.Tensor]:
+    return {k: v.clone() for k, v in trainer.learner.state_dict().items()}
+
+
+def test_same_seed_same_result_and_resume_equals_uninterrupted(tox21, tmp_path: Path) -> None:
+    split = par_split(tox21).carve_validation(2, seed=0)
+    full = MetaTrainer(tox21, split, _config(), tmp_path / "full", progress=False)
+    result = full.fit()
+    again = MetaTrainer(tox21, split, _config(), tmp_path / "again", progress=False)
+    again.fit()
+    for k, v in _weights(full).items():
+        assert torch.equal(v, _weights(again)[k]), k
+    # stop after 3 steps (as if killed after the checkpoint), then resume to 6 in a new trainer
+    first = MetaTrainer(tox21, split, _config(steps=3), tmp_path / "resumed", progress=False)
+    first.fit()
+    other = MetaTrainer(tox21, split, _config(outer_lr=0.5), tmp_path / "other", progress=False)
+    with pytest.raises(ValueError, match=r"different TrainConfig \(outer_lr\)"):
+        other.load(tmp_path / "resumed" / "last.pt")
+    resumed = MetaTrainer(tox21, split, _config(), tmp_path / "resumed", progress=False)  # only `steps` differs
+    out = resumed.fit(resume=True)
+    assert out.steps_done == 6 and resumed.step == 6
+    for k, v in _weights(full).items():
+        assert torch.equal(v, _weights(resumed)[k]), k
+    assert [h["step"] for h in out.history] == [h["step"] for h in result.history] == [3, 6]
+    assert out.history == result.history
+
+
+def test_run_folder_contents_and_best_checkpoint(tox21, tmp_path: Path) -> None:
+    split = par_split(tox21).carve_validation(2, seed=0)
+    trainer = MetaTrainer(tox21, split, _config(learner="protonet", inner_steps=None, inner_lr=None), tmp_path,
+                          progress=False)
+    result = trainer.fit()
+    for name in ("config.json", "metrics.csv", "history.json", "last.pt", "best.pt"):
+        assert (tmp_path / name).is_file(), name
+    config = json.loads((tmp_path / "config.json").read_text())
+    assert config["train"]["learner"] == "protonet" and config["split"]["valid"] == list(split.valid)
+    blob = load_checkpoint(tmp_path / "best.pt", kind="meta-trainer")
+    assert blob["state"]["step"] == result.best_step
+    assert (tmp_path / "metrics.csv").read_text().splitlines()[0] == "step,train_loss,val_roc_auc,best"
+
+
+def test_selection_never_touches_test_tasks(tox21, monkeypatch: pytest.MonkeyPatch) -> None:
+    split = par_split(tox21).carve_validation(2, seed=0)
+    from graphmeta.data import episodes as episodes_module
+
+    original = episodes_module.KShotSampler.sample
+
+    def guarded(self, collection, task, rng):
+        assert int(task) not in split.test, f"test task {task} was sampled during training"
+        return original(self, collection, task, rng)
+
+    monkeypatch.setattr(episodes_module.KShotSampler, "sample", guarded)
+    MetaTrainer(tox21, split, _config(steps=3), progress=False).fit()
+
+
+def test_bad_setups_fail_clearly(tox21, tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="validation tasks"):
+        MetaTrainer(tox21, par_split(tox21), _config(), progress=False)
+    with pytest.raises(KeyError, match="unknown meta-learner"):
+        MetaTrainer(tox21, par_split(tox21).carve_validation(2, 0), _config(learner="matchingnet"), progress=False)
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"not a checkpoint")
+    with pytest.raises(CheckpointError, match="bad.pt"):
+        load_checkpoint(bad)
+    good = save_checkpoint(tmp_path / "good.pt", "meta-trainer", {}, {"x": torch.zeros(2)})
+    good.write_bytes(good.read_bytes()[:50])
+    with pytest.raises(CheckpointError, match="corrupt or truncated"):
+        load_checkpoint(good)
+
+
+def test_checkpoint_with_pickled_code_is_refused(tmp_path: Path) -> None:
+    class Evil:
+        def __reduce__(self):
+            return (print, ("this must never run",))
+
+    path = tmp_path / "evil.pt"
+    torch.save({"format_version": 1, "state": {"x": Evil()}}, path)
+    with pytest.raises(CheckpointError, match="pickled code"):
+        load_checkpoint(path)
