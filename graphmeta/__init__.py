@@ -17,11 +17,16 @@ from graphmeta.data import (  # noqa: E402  (version first: the data layer reads
     TaskCollection,
     list_datasets,
 )
+from graphmeta.data.api import load_csv, load_dataset  # noqa: E402
+from graphmeta.data.splits import TaskSplit  # noqa: E402
 
 __all__ = [
     "__version__",
     "InvalidSmilesError",
     "MoleculeFeaturizer",
     "TaskCollection",
+    "TaskSplit",
     "list_datasets",
+    "load_csv",
+    "load_dataset",
 ]

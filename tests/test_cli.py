@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -11,12 +12,22 @@ import pytest
 from graphmeta.cli.main import main
 
 
-def test_demo_prints_summary_split_and_episodes(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["demo", "--shots", "5"]) == 0
+@pytest.mark.slow
+def test_demo_trains_and_prints_the_table(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    args = ["demo", "--steps", "4", "--draws", "2", "--hidden", "16", "--layers", "2", "--no-progress",
+            "--out", str(tmp_path)]
+    assert main(args) == 0
     out = capsys.readouterr().out
     assert "tox21: 7,831 graphs x 12 binary task(s)" in out
-    assert "test  SR-HSE, SR-MMP, SR-p53" in out
-    assert "5/5" in out
+    assert "test tasks: SR-HSE, SR-MMP, SR-p53" in out
+    table = out[out.index("10-shot ROC-AUC"):]
+    for column in ("ProtoNet", "MAML", "RF (ECFP4)", "kNN (ECFP4)"):
+        assert column in table
+    for row in ("SR-HSE", "SR-MMP", "SR-p53", "mean"):
+        assert row in table
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert len(results["scores"]["MAML"]) == 6 and all(0 <= v <= 1 for v in results["scores"]["ProtoNet"])
+    assert (tmp_path / "maml" / "best.pt").is_file()
 
 
 def test_summary_of_csv_with_columns(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

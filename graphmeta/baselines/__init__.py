@@ -1,0 +1,13 @@
+"""Baselines that need no meta-training: classical classifiers on molecular fingerprints."""
+
+from graphmeta.baselines.fingerprints import (
+    FingerprintCache,
+    KNNBaseline,
+    RandomForestBaseline,
+    ecfp4,
+    evaluate_fingerprint_baseline,
+    tanimoto_distance,
+)
+
+__all__ = ["ecfp4", "FingerprintCache", "RandomForestBaseline", "KNNBaseline", "evaluate_fingerprint_baseline",
+           "tanimoto_distance"]
