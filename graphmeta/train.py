@@ -111,9 +111,11 @@ class MetaTrainer:
         self.out_dir = Path(out_dir) if out_dir is not None else None
         self.progress = progress
         torch.manual_seed(config.seed)
+        options = dict(config.learner_options)
+        if config.learner == "finetune":  # the multitask head has one output per task of the collection
+            options.setdefault("n_tasks", collection.n_tasks)
         self.learner: MetaLearner = build_learner(
-            config.learner, build_model(config), inner_lr=config.inner_lr, inner_steps=config.inner_steps,
-            **config.learner_options)
+            config.learner, build_model(config), inner_lr=config.inner_lr, inner_steps=config.inner_steps, **options)
         self.optimizer = torch.optim.AdamW(self.learner.parameters(), lr=config.outer_lr,
                                            weight_decay=config.weight_decay)
         self.train_sampler = KShotSampler(config.k_shot, n_query=config.n_query)

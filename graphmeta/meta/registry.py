@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from graphmeta.meta.base import MetaLearner
+from graphmeta.meta.finetune import FineTune
 from graphmeta.meta.maml import MAML
 from graphmeta.meta.protonet import ProtoNet
 from graphmeta.meta.reptile import Reptile
@@ -21,6 +22,7 @@ LEARNERS: dict[str, tuple[Callable[..., MetaLearner], tuple[str, ...]]] = {
     "metasgd": (lambda m, **kw: MAML(m, learn_inner_lr=True, **kw), _INNER + ("first_order",)),
     "reptile": (lambda m, **kw: Reptile(m, **kw), _INNER),
     "protonet": (lambda m, **kw: ProtoNet(m, **kw), ("distance", "scale")),
+    "finetune": (lambda m, **kw: FineTune(m, **kw), ("n_tasks", "head_steps", "head_lr", "head_weight_decay")),
 }
 
 
