@@ -58,6 +58,7 @@ class TrainConfig:
     num_layers: int = 5
     norm: str = "task"
     readout: str = "mean"
+    heads: int = 4  # GAT attention heads (must divide hidden_channels)
     learner_options: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -78,7 +79,7 @@ class TrainResult:
 def build_model(config: TrainConfig, n_way: int = 2, **encoder_overrides: Any) -> FewShotModel:
     """The backbone + head described by ``config`` (``encoder_overrides``: e.g. TU input settings)."""
     encoder = GraphEncoder(conv=config.conv, hidden_channels=config.hidden_channels, num_layers=config.num_layers,
-                           norm=config.norm, readout=config.readout, **encoder_overrides)  # type: ignore[arg-type]
+                           norm=config.norm, readout=config.readout, heads=config.heads, **encoder_overrides)  # type: ignore[arg-type]
     return FewShotModel(encoder, n_way=n_way)
 
 

@@ -5,6 +5,11 @@
 parameters may be swapped for per-task stacked tensors with ``torch.func.functional_call`` (that is how
 MAML's fast weights run), because every weighted op accepts stacked weights (see :mod:`.taskbatch`).
 The constructor arguments are kept in :attr:`GraphEncoder.config` (JSON-safe) so a checkpoint can rebuild it.
+
+Layers (:data:`CONVS`): ``"gin"`` (:class:`~.gin.GINELayer`, the only one that uses bond features),
+``"gcn"`` (:class:`~.gcn.GCNLayer`), ``"gat"`` (:class:`~.gat.GATLayer`, heads concatenated) and ``"sage"``
+(:class:`~.sage.SAGELayer`). Readouts (:data:`~.readout.READOUTS`): ``"mean"``, ``"sum"`` and ``"attention"``
+(:class:`~.readout.Readout`).
 """
 
 from __future__ import annotations
@@ -14,18 +19,42 @@ from typing import Any, Literal, Sequence
 
 import torch
 from torch import Tensor, nn
-from torch_geometric.utils import degree, scatter
+from torch_geometric.utils import degree
 
 from graphmeta.data.featurize import MoleculeFeaturizer
 from graphmeta.nn.encoders import CategoricalEncoder, ContinuousEncoder
+from graphmeta.nn.gat import GATLayer
 from graphmeta.nn.gcn import GCNLayer
 from graphmeta.nn.gin import GINELayer
 from graphmeta.nn.norm import NormMode, TaskNorm
+from graphmeta.nn.readout import READOUTS, Readout, ReadoutMode
+from graphmeta.nn.sage import SAGELayer
 from graphmeta.nn.taskbatch import TaskLayout, task_linear
 
 __all__ = ["BatchLayout", "GraphEncoder", "FewShotModel", "CONVS"]
 
-CONVS = ("gin", "gcn")
+ConvName = Literal["gin", "gcn", "gat", "sage"]
+CONVS: tuple[str, ...] = ("gin", "gcn", "gat", "sage")
+
+
+def _make_layer(conv: str, channels: int, heads: int) -> nn.Module:
+    """One message-passing layer, ``channels`` in and out (GAT: ``heads`` heads of ``channels // heads``)."""
+    if conv == "gin":
+        return GINELayer(channels)
+    if conv == "gcn":
+        return GCNLayer(channels, channels)
+    if conv == "gat":
+        return GATLayer(channels, channels // heads, heads=heads)
+    return SAGELayer(channels, channels)
+
+
+def _structure(conv: str, edge_index: Tensor, num_nodes: int, dtype: torch.dtype) -> dict[str, Any]:
+    """Weight-free graph structure a layer kind reuses across layers (computed once per forward)."""
+    if conv == "gcn":
+        return {"adjacency": GCNLayer.normalized_adjacency(edge_index, num_nodes, dtype)}
+    if conv == "gat":
+        return {"loop_index": GATLayer.self_loop_index(edge_index, num_nodes)}
+    return {}
 
 
 @dataclass(frozen=True)
@@ -46,7 +75,8 @@ class GraphEncoder(nn.Module):
     r"""GNN backbone: input encoders, ``num_layers`` message-passing layers, normalization, readout.
 
     Args:
-        conv (str, optional): ``"gin"`` (GINE, uses bond features; default) or ``"gcn"``.
+        conv (str, optional): ``"gin"`` (GINE, uses bond features; default), ``"gcn"``, ``"gat"`` or ``"sage"``
+            (these three ignore edge features).
         hidden_channels (int, optional): embedding size. (default: ``128``)
         num_layers (int, optional): message-passing layers. (default: ``5``)
         atom_vocab (Sequence[int], optional): vocabulary sizes of the categorical node columns ``x``
@@ -57,7 +87,9 @@ class GraphEncoder(nn.Module):
         degree_vocab (int, optional): embed node degrees clipped to ``degree_vocab - 1`` (``0``: off); the input
             of featureless graphs such as IMDB.
         norm (str, optional): ``"task"``, ``"running"``, ``"layer"`` or ``"none"`` (see :mod:`.norm`).
-        readout (str, optional): ``"mean"`` or ``"sum"`` pooling. (default: ``"mean"``)
+        readout (str, optional): ``"mean"``, ``"sum"`` or ``"attention"`` (gated) pooling. (default: ``"mean"``)
+        heads (int, optional): attention heads of ``"gat"``, concatenated, each of size
+            ``hidden_channels // heads`` (must divide ``hidden_channels``); unused by other layers. (default: ``4``)
 
     Shapes:
         - **input:** a task batch with ``batch.batch``, ``edge_index`` and the node/edge fields above
@@ -66,7 +98,7 @@ class GraphEncoder(nn.Module):
 
     def __init__(
         self,
-        conv: Literal["gin", "gcn"] = "gin",
+        conv: ConvName = "gin",
         hidden_channels: int = 128,
         num_layers: int = 5,
         atom_vocab: Sequence[int] | None = MoleculeFeaturizer.atom_vocab,
@@ -74,13 +106,16 @@ class GraphEncoder(nn.Module):
         node_attr_channels: int = 0,
         degree_vocab: int = 0,
         norm: NormMode = "task",
-        readout: Literal["mean", "sum"] = "mean",
+        readout: ReadoutMode = "mean",
+        heads: int = 4,
     ) -> None:
         super().__init__()
         if conv not in CONVS:
             raise ValueError(f"conv must be one of {CONVS}, got {conv!r}")
-        if readout not in ("mean", "sum"):
-            raise ValueError(f"readout must be 'mean' or 'sum', got {readout!r}")
+        if readout not in READOUTS:
+            raise ValueError(f"readout must be one of {READOUTS}, got {readout!r}")
+        if conv == "gat" and (not isinstance(heads, int) or heads < 1 or hidden_channels % heads):
+            raise ValueError(f"GAT heads must be a positive divisor of hidden_channels={hidden_channels}, got {heads}")
         if num_layers < 1:
             raise ValueError("num_layers must be at least 1")
         if not atom_vocab and not node_attr_channels and not degree_vocab:
@@ -89,19 +124,18 @@ class GraphEncoder(nn.Module):
             "conv": conv, "hidden_channels": hidden_channels, "num_layers": num_layers,
             "atom_vocab": list(atom_vocab) if atom_vocab else None, "bond_vocab": list(bond_vocab) if bond_vocab else None,
             "node_attr_channels": node_attr_channels, "degree_vocab": degree_vocab, "norm": norm, "readout": readout,
+            "heads": heads,
         }
-        self.conv, self.readout, self.hidden_channels = conv, readout, hidden_channels
+        self.conv, self.hidden_channels = conv, hidden_channels
         self.atom_encoder = CategoricalEncoder(atom_vocab, hidden_channels) if atom_vocab else None
         self.attr_encoder = ContinuousEncoder(node_attr_channels, hidden_channels) if node_attr_channels else None
         self.degree_encoder = CategoricalEncoder([degree_vocab], hidden_channels) if degree_vocab else None
         use_bonds = conv == "gin" and bool(bond_vocab)
         self.bond_encoders = nn.ModuleList(
             [CategoricalEncoder(bond_vocab, hidden_channels) for _ in range(num_layers)]) if use_bonds else None
-        if conv == "gin":
-            self.layers = nn.ModuleList([GINELayer(hidden_channels) for _ in range(num_layers)])
-        else:
-            self.layers = nn.ModuleList([GCNLayer(hidden_channels, hidden_channels) for _ in range(num_layers)])
+        self.layers = nn.ModuleList([_make_layer(conv, hidden_channels, heads) for _ in range(num_layers)])
         self.norms = nn.ModuleList([TaskNorm(hidden_channels, norm) for _ in range(num_layers)])
+        self.readout = Readout(readout, hidden_channels)
 
     def _encode_nodes(self, data: Any, layout: TaskLayout) -> Tensor:
         parts = []
@@ -127,20 +161,19 @@ class GraphEncoder(nn.Module):
         edge_layout = None
         if self.bond_encoders is not None:
             edge_layout = TaskLayout.from_row_task(layout.nodes.row_task[data.edge_index[1]], layout.nodes.n_tasks)
-        adjacency = GCNLayer.normalized_adjacency(data.edge_index, h.shape[0], h.dtype) if self.conv == "gcn" else None
+        structure = _structure(self.conv, data.edge_index, h.shape[0], h.dtype)
         for i, (conv, norm) in enumerate(zip(self.layers, self.norms)):
+            edge_emb = None
             if self.conv == "gin":
                 edge_emb = (self.bond_encoders[i](data.edge_attr, edge_layout) if self.bond_encoders is not None
                             else h.new_zeros(data.edge_index.shape[1], h.shape[1]))
-                h = conv(h, data.edge_index, edge_emb, layout.nodes)
-            else:
-                h = conv(h, data.edge_index, layout=layout.nodes, adjacency=adjacency)
+            h = conv(h, data.edge_index, edge_emb, layout.nodes, **structure)
             if update_running_stats:
                 norm.update_running_stats(h, layout.nodes)
             h = norm(h, layout.nodes)
             if i < len(self.layers) - 1:
                 h = torch.relu(h)
-        return scatter(h, data.batch, dim=0, dim_size=int(task_batch.graph_task.numel()), reduce=self.readout)
+        return self.readout(h, data.batch, int(task_batch.graph_task.numel()), layout.nodes)
 
 
 class FewShotModel(nn.Module):

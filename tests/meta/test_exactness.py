@@ -1,7 +1,8 @@
 """The task-batched meta-gradient equals the sequential per-task reference (float64, 1e-6 relative).
 
-For second-order MAML, first-order MAML, ANIL, Meta-SGD, Reptile and ProtoNet, with GIN and GCN backbones,
-in every normalization mode, on real Tox21 molecules, with tasks of different support/query sizes.
+For second-order MAML, first-order MAML, ANIL, Meta-SGD, Reptile and ProtoNet, with GIN, GCN, GAT and SAGE
+backbones (mean readout) and GIN with the attention readout, in every normalization mode, on real Tox21
+molecules, with tasks of different support/query sizes.
 """
 
 from __future__ import annotations
@@ -42,13 +43,14 @@ def _flat_grads(learner: torch.nn.Module) -> torch.Tensor:
                       for p in learner.parameters()])
 
 
-@pytest.mark.parametrize("conv", ["gin", "gcn"])
+@pytest.mark.parametrize("conv,readout", [("gin", "mean"), ("gcn", "mean"), ("gat", "mean"), ("sage", "mean"),
+                                          ("gin", "attention")])
 @pytest.mark.parametrize("norm", NORM_MODES)
 @pytest.mark.parametrize("name", sorted(LEARNERS))
-def test_batched_meta_gradient_equals_sequential(batches, conv: str, norm: str, name: str) -> None:
+def test_batched_meta_gradient_equals_sequential(batches, conv: str, readout: str, norm: str, name: str) -> None:
     meta_batch, singles = batches
     torch.manual_seed(0)
-    model = FewShotModel(GraphEncoder(conv=conv, hidden_channels=16, num_layers=2, norm=norm)).double()
+    model = FewShotModel(GraphEncoder(conv=conv, hidden_channels=16, num_layers=2, norm=norm, readout=readout)).double()
     with torch.no_grad():  # non-trivial running statistics so "running" mode is really exercised
         for module in model.modules():
             if hasattr(module, "running_mean"):
