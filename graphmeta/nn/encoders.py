@@ -46,7 +46,7 @@ class CategoricalEncoder(nn.Module):
     def forward(self, x: Tensor, layout: TaskLayout | None = None) -> Tensor:
         if x.dim() != 2 or x.shape[1] != len(self.vocab_sizes):
             raise ValueError(f"expected a long tensor of shape (N, {len(self.vocab_sizes)}), got {tuple(x.shape)}")
-        return task_embedding(x + self.offsets, self.weight, layout).sum(dim=1)
+        return task_embedding(x + self.offsets, self.weight, layout)
 
     def __repr__(self) -> str:
         return f"{self.__class__.__name__}({list(self.vocab_sizes)}, {self.out_channels})"

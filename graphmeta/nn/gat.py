@@ -77,7 +77,7 @@ class GATLayer(nn.Module):
         if is_stacked(att, 2):
             if layout is None:
                 raise ValueError("per-task attention vectors need a TaskLayout")
-            att = att[layout.row_task]  # [N, H, C]: each node uses its own task's vectors
+            att = layout.rows(att)  # [N, H, C]: each node uses its own task's vectors
         return (h * att).sum(-1)
 
     def forward(self, x: Tensor, edge_index: Tensor, edge_emb: Tensor | None = None,

@@ -64,7 +64,7 @@ class GINELayer(nn.Module):
         if is_stacked(eps, 1):
             if layout is None:
                 raise ValueError("a per-task epsilon needs a TaskLayout")
-            eps = eps[layout.row_task]
+            eps = layout.rows(eps)
         return (1 + eps) * x + aggr
 
     def forward(self, x: Tensor, edge_index: Tensor, edge_emb: Tensor, layout: TaskLayout | None = None) -> Tensor:

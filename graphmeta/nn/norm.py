@@ -60,7 +60,7 @@ class TaskNorm(nn.Module):
     def _task_stats(self, x: Tensor, layout: TaskLayout) -> tuple[Tensor, Tensor]:
         """Per-task mean and biased variance, ``[T, C]`` each."""
         mean = scatter(x, layout.row_task, dim=0, dim_size=layout.n_tasks, reduce="mean")
-        var = scatter((x - mean[layout.row_task]).pow(2), layout.row_task, dim=0, dim_size=layout.n_tasks,
+        var = scatter((x - layout.rows(mean)).pow(2), layout.row_task, dim=0, dim_size=layout.n_tasks,
                       reduce="mean")
         return mean, var
 
@@ -72,11 +72,11 @@ class TaskNorm(nn.Module):
             out = (x - mean) / torch.sqrt(x.var(dim=-1, unbiased=False, keepdim=True) + self.eps)
         elif self.mode == "task":
             mean, var = self._task_stats(x, layout)
-            out = (x - mean[layout.row_task]) * torch.rsqrt(var + self.eps)[layout.row_task]
+            out = (x - layout.rows(mean)) * layout.rows(torch.rsqrt(var + self.eps))
         else:
             out = (x - self.running_mean) * torch.rsqrt(self.running_var + self.eps)
-        weight = self.weight[layout.row_task] if is_stacked(self.weight, 1) else self.weight
-        bias = self.bias[layout.row_task] if is_stacked(self.bias, 1) else self.bias
+        weight = layout.rows(self.weight) if is_stacked(self.weight, 1) else self.weight
+        bias = layout.rows(self.bias) if is_stacked(self.bias, 1) else self.bias
         return out * weight + bias
 
     @torch.no_grad()

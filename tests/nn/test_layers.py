@@ -61,8 +61,12 @@ def test_task_linear_and_embedding_stacked_equal_shared_per_task() -> None:
     assert torch.allclose(task_linear(x, w[0], b, layout)[3], x[3] @ w[0].T + b[1])  # shared weight, per-task bias
     table = torch.randn(3, 7, 2)
     idx = torch.randint(0, 7, (6, 3))
-    emb = task_embedding(idx, table, layout)
-    assert torch.equal(emb[4], table[2][idx[4]])
+    emb = task_embedding(idx, table, layout)  # the 3 column embeddings of a row are summed
+    assert torch.allclose(emb[4], table[2][idx[4]].sum(0))
+    assert torch.allclose(task_embedding(idx, table[1], None)[0], table[1][idx[0]].sum(0))
+    repeated = torch.tensor([[1, 1], [2, 3]])
+    assert torch.allclose(task_embedding(repeated, table[:2], TaskLayout.from_row_task(torch.tensor([0, 1]), 2))[0],
+                          2 * table[0][1])
     with pytest.raises(ValueError, match="TaskLayout"):
         task_linear(x, w, None, None)
 
