@@ -45,6 +45,7 @@ def sample_eval_episodes(collection: TaskCollection, tasks: Sequence[int], sampl
 def predict_episodes(learner: MetaLearner, collection: TaskCollection, episodes: Sequence[Episode],
                      tasks_per_batch: int = 1, device: torch.device | str = "cpu") -> list[torch.Tensor]:
     """Class probabilities ``[n_query, n_way]`` of each episode's query after adapting to its support."""
+    was_training = learner.training
     learner.eval()
     out: list[torch.Tensor] = []
     for start in range(0, len(episodes), tasks_per_batch):
@@ -53,7 +54,7 @@ def predict_episodes(learner: MetaLearner, collection: TaskCollection, episodes:
         probs = torch.softmax(learner.evaluate(meta_batch).float(), dim=-1).cpu()
         sizes = [len(e.query) for e in chunk]
         out.extend(probs.split(sizes))
-    learner.train()
+    learner.train(was_training)
     return out
 
 

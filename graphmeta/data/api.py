@@ -206,8 +206,7 @@ def _load_triangles(info: DatasetInfo, root: Path, *, download: bool, cache: Any
     if split not in ("all", *_TRIANGLES_SPLITS):
         raise ValueError(f"TRIANGLES split must be 'all', 'train', 'val' or 'test', got {split!r}")
     wanted = _TRIANGLES_SPLITS if split == "all" else (split,)
-    files = [f for f in info.files if any(f.path.endswith(f"_{s}.zip") for s in wanted)]
-    files.sort(key=lambda f: [f.path.endswith(f"_{s}.zip") for s in wanted].index(True))
+    files = [next(f for f in info.files if f.path.endswith(f"_{s}.zip")) for s in wanted]  # in split order
     paths = ensure_files(files, root, download=download, progress=progress)
     key = {"name": f"{info.name}-{split}", "loader": "tu-1", "files": {f.path: f.sha256 for f in files}}
 

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.func import functional_call
 
-from graphmeta.meta.maml import MAML, _key
+from graphmeta.meta.maml import MAML
 from graphmeta.meta.protonet import ProtoNet, prototype_logits
 from graphmeta.meta.reptile import Reptile
 
@@ -29,8 +29,7 @@ def _adapt_one(learner: MAML, support: Any, create_graph: bool) -> dict[str, Ten
         logits = functional_call(learner.model, fast, (support,))
         loss = F.cross_entropy(logits, support.y.long())
         grads = torch.autograd.grad(loss, list(fast.values()), create_graph=create_graph)
-        step = (lambda n: learner.inner_lrs[_key(n)]) if learner.inner_lrs is not None else (lambda n: learner.inner_lr)
-        fast = {n: w - step(n) * g for (n, w), g in zip(fast.items(), grads)}
+        fast = {n: w - learner._step_size(n) * g for (n, w), g in zip(fast.items(), grads)}
     return fast
 
 
