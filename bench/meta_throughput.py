@@ -39,8 +39,13 @@ run at a time); ``peak_mem_mb`` is ``VmHWM - VmRSS`` in MiB: the extra resident 
 beyond the model and data. Without ``clear_refs`` it falls back to ``ru_maxrss`` minus the pre-step ``VmRSS``
 (an upper bound). On CUDA it is ``torch.cuda.max_memory_allocated`` minus the memory allocated before the step.
 
+Allocator: like :class:`graphmeta.train.MetaTrainer`, the bench first calls
+:func:`graphmeta.runtime.retain_freed_memory` (glibc keeps freed memory instead of faulting fresh pages in
+for every large temporary), for all paths alike; ``--default-allocator`` leaves glibc's defaults (JSON field
+``retain_freed_memory`` says which).
+
 Usage: ``python bench/meta_throughput.py [--regimes a b] [--repeats 5] [--device cpu|cuda] [--threads N]
-[--out PATH] [--quick]``
+[--out PATH] [--quick] [--default-allocator]``
 """
 
 from __future__ import annotations
@@ -72,6 +77,7 @@ from graphmeta.data.featurize import MoleculeFeaturizer  # noqa: E402
 from graphmeta.meta import MAML  # noqa: E402
 from graphmeta.meta.reference import sequential_meta_step  # noqa: E402
 from graphmeta.nn import FewShotModel, GraphEncoder  # noqa: E402
+from graphmeta.runtime import retain_freed_memory  # noqa: E402
 
 PATHS = ("batched", "sequential", "pyg_learn2learn_style", "batched_bf16")
 TRAIN_TASKS = tuple(range(9))  # Tox21 tasks 0-8 (the training tasks of the few-shot split)
@@ -358,6 +364,7 @@ def probe_memory(regime: Regime, cfg: Config, device: torch.device, path: str) -
 def run_probe(args: argparse.Namespace, regime_key: str, path: str) -> dict[str, Any]:
     cmd = [sys.executable, str(Path(__file__).resolve()), "--probe", regime_key, path, "--device", args.device]
     cmd += (["--quick"] if args.quick else []) + (["--threads", str(args.threads)] if args.threads else [])
+    cmd += ["--default-allocator"] if args.default_allocator else []
     out = subprocess.run(cmd, capture_output=True, text=True)
     if out.returncode != 0:
         return {"peak_mem_mb": None, "method": "probe failed", "error": out.stderr.strip().splitlines()[-1:]}
@@ -487,12 +494,16 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--quick", action="store_true",
                         help="tiny sizes (hidden 16, 2 layers, 4 tasks) for smoke tests")
     parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory subprocesses")
+    parser.add_argument("--default-allocator", action="store_true",
+                        help="leave glibc's malloc settings alone (default: graphmeta.runtime.retain_freed_memory(), "
+                             "as MetaTrainer does, for every path)")
     parser.add_argument("--probe", nargs=2, metavar=("REGIME", "PATH"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.repeats is None:
         args.repeats = 1 if args.quick else 5
     if args.threads:
         torch.set_num_threads(args.threads)
+    retained = False if args.default_allocator else retain_freed_memory()
     device = torch.device(args.device)
     if device.type == "cuda" and not torch.cuda.is_available():
         parser.error("--device cuda but CUDA is not available")
@@ -504,7 +515,7 @@ def main(argv: list[str] | None = None) -> dict:
         return {}
 
     results: dict[str, Any] = {"device": args.device, "threads": torch.get_num_threads(), "repeats": args.repeats,
-                               "quick": args.quick, "dataset": "tox21", "train_tasks": list(TRAIN_TASKS),
+                               "quick": args.quick, "retain_freed_memory": retained, "dataset": "tox21", "train_tasks": list(TRAIN_TASKS),
                                "notes": NOTES, "regimes": {}}
     if device.type == "cuda":
         results["gpu"] = torch.cuda.get_device_name(device)

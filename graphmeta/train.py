@@ -30,8 +30,14 @@ from graphmeta.evaluate import evaluate_episodes, sample_eval_episodes
 from graphmeta.meta.base import MetaLearner
 from graphmeta.meta.registry import build_learner
 from graphmeta.nn.backbone import FewShotModel, GraphEncoder
+from graphmeta.runtime import retain_freed_memory
 
-__all__ = ["TrainConfig", "MetaTrainer", "TrainResult", "build_model"]
+__all__ = ["PRECISIONS", "TrainConfig", "MetaTrainer", "TrainResult", "build_model"]
+
+
+#: Meta-step precisions: ``"bf16"`` runs the meta-step under ``torch.autocast`` with bfloat16 (matmuls in
+#: bf16, meta-weights, their gradients and the optimizer in float32); validation always runs in float32.
+PRECISIONS = ("fp32", "bf16")
 
 
 @dataclass
@@ -60,6 +66,11 @@ class TrainConfig:
     readout: str = "mean"
     heads: int = 4  # GAT attention heads (must divide hidden_channels)
     learner_options: dict[str, Any] = field(default_factory=dict)
+    precision: str = "fp32"  # "bf16": meta-steps under bf16 autocast (fp32 meta-weights); evaluation stays fp32
+
+    def __post_init__(self) -> None:
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -100,10 +111,13 @@ class MetaTrainer:
         config: the run configuration.
         out_dir: folder for config, logs and checkpoints (``None``: keep everything in memory).
         progress: show a tqdm progress bar.
+        retain_memory: call :func:`graphmeta.runtime.retain_freed_memory` (glibc keeps freed memory for the
+            next meta-step instead of faulting fresh pages in; ~10% faster steps on CPU, the process keeps
+            its peak memory). Process-wide; ``False`` leaves the allocator alone.
     """
 
     def __init__(self, collection: TaskCollection, split: TaskSplit, config: TrainConfig,
-                 out_dir: str | os.PathLike | None = None, progress: bool = True) -> None:
+                 out_dir: str | os.PathLike | None = None, progress: bool = True, retain_memory: bool = True) -> None:
         if not split.train or not split.valid:
             raise ValueError("meta-training needs training and validation tasks (carve them: split.carve_validation)")
         if collection.task_type != "binary":
@@ -111,6 +125,8 @@ class MetaTrainer:
         self.collection, self.split, self.config = collection, split, config
         self.out_dir = Path(out_dir) if out_dir is not None else None
         self.progress = progress
+        if retain_memory:
+            retain_freed_memory()
         torch.manual_seed(config.seed)
         options = dict(config.learner_options)
         if config.learner == "finetune":  # the multitask head has one output per task of the collection
@@ -197,7 +213,8 @@ class MetaTrainer:
                                          cfg.seed, self.step)
             meta_batch = collate_episodes(self.collection, episodes)
             self.optimizer.zero_grad(set_to_none=True)
-            out = self.learner.meta_step(meta_batch)
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.precision == "bf16"):
+                out = self.learner.meta_step(meta_batch)
             if not torch.isfinite(out.loss):
                 raise FloatingPointError(f"non-finite meta-loss at step {self.step} (tasks "
                                          f"{meta_batch.task_ids.tolist()}); lower outer_lr/inner_lr or clip gradients")

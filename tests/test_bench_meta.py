@@ -23,6 +23,7 @@ def test_meta_throughput_quick(tmp_path: Path) -> None:
     assert record["benchmark"] == "meta_throughput"
     results = record["results"]
     assert results["quick"] is True
+    assert isinstance(results["retain_freed_memory"], bool)
     assert set(results["regimes"]) == {"a", "b"}
     for key, regime in results["regimes"].items():
         assert set(regime["paths"]) == set(PATHS), key

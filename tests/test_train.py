@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -105,3 +106,20 @@ def test_checkpoint_with_pickled_code_is_refused(tmp_path: Path) -> None:
     torch.save({"format_version": 1, "state": {"x": Evil()}}, path)
     with pytest.raises(CheckpointError, match="pickled code"):
         load_checkpoint(path)
+
+
+def test_bf16_precision_autocasts_meta_steps_and_keeps_fp32_weights(tox21) -> None:
+    split = par_split(tox21).carve_validation(2, seed=0)
+    fp32 = MetaTrainer(tox21, split, _config(steps=3, eval_every=3), progress=False)
+    fp32.fit()
+    bf16 = MetaTrainer(tox21, split, _config(steps=3, eval_every=3, precision="bf16"), progress=False)
+    result = bf16.fit()
+    assert np.isfinite(result.best_metric)
+    w32, w16 = _weights(fp32), _weights(bf16)
+    assert all(v.dtype == w32[k].dtype for k, v in w16.items())  # meta-weights stay float32
+    moved = [k for k, v in w16.items() if v.is_floating_point() and not torch.equal(v, w32[k])]
+    assert moved  # the bf16 matmuls changed the meta-gradients...
+    for k in moved:  # ...by rounding, not by computing something else
+        assert torch.allclose(w16[k], w32[k], rtol=0.05, atol=5e-3), k
+    with pytest.raises(ValueError, match="precision"):
+        _config(precision="fp16")

@@ -22,7 +22,7 @@ from graphmeta.data.api import load_dataset
 from graphmeta.data.episodes import KShotSampler
 from graphmeta.data.splits import par_split
 from graphmeta.evaluate import evaluate_episodes, sample_eval_episodes
-from graphmeta.train import MetaTrainer, TrainConfig
+from graphmeta.train import PRECISIONS, MetaTrainer, TrainConfig
 
 #: (learner, TrainConfig overrides) of the demo's two meta-learners.
 DEMO_LEARNERS = {
@@ -43,6 +43,8 @@ class DemoCommand(Subcommand):
         parser.add_argument("--hidden", type=int, default=64, help="GNN width (default 64)")
         parser.add_argument("--layers", type=int, default=3, help="GNN layers (default 3)")
         parser.add_argument("--seed", type=int, default=0, help="seed of weights, splits and episodes (default 0)")
+        parser.add_argument("--precision", choices=PRECISIONS, default="fp32",
+                            help="meta-training precision: bf16 autocast with fp32 meta-weights (default fp32)")
         parser.add_argument("--out", type=Path, default=None, help="folder for run logs, checkpoints and results.json")
         parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
@@ -64,7 +66,7 @@ class DemoCommand(Subcommand):
         for label, overrides in DEMO_LEARNERS.items():
             config = TrainConfig(steps=args.steps, eval_every=max(args.steps // 5, 1), k_shot=args.shots,
                                  hidden_channels=args.hidden, num_layers=args.layers, seed=args.seed,
-                                 **overrides)  # type: ignore[arg-type]
+                                 precision=args.precision, **overrides)  # type: ignore[arg-type]
             out_dir = args.out / label.lower() if args.out is not None else None
             trainer = MetaTrainer(tox21, split, config, out_dir, progress=not args.no_progress)
             result = trainer.fit()

@@ -10,7 +10,7 @@ import torch
 from torch import Tensor, nn
 from torch_geometric.utils import scatter
 
-from graphmeta.nn.taskbatch import TaskLayout, is_stacked, task_linear
+from graphmeta.nn.taskbatch import TaskLayout, is_stacked, task_mlp
 
 __all__ = ["GINELayer"]
 
@@ -69,8 +69,7 @@ class GINELayer(nn.Module):
 
     def forward(self, x: Tensor, edge_index: Tensor, edge_emb: Tensor, layout: TaskLayout | None = None) -> Tensor:
         z = self.aggregate(x, edge_index, edge_emb, layout)
-        z = torch.relu(task_linear(z, self.lin1.weight, self.lin1.bias, layout))
-        return task_linear(z, self.lin2.weight, self.lin2.bias, layout)
+        return task_mlp(z, [(self.lin1.weight, self.lin1.bias), (self.lin2.weight, self.lin2.bias)], layout)
 
     def __repr__(self) -> str:
         return f"{self.__class__.__name__}({self.channels}, hidden={self.hidden_channels})"

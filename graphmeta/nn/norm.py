@@ -57,34 +57,34 @@ class TaskNorm(nn.Module):
             self.register_buffer("running_mean", torch.zeros(channels))
             self.register_buffer("running_var", torch.ones(channels))
 
-    def _task_stats(self, x: Tensor, layout: TaskLayout) -> tuple[Tensor, Tensor]:
-        """Per-task mean and biased variance, ``[T, C]`` each."""
+    def _task_stats(self, x: Tensor, layout: TaskLayout) -> tuple[Tensor, Tensor, Tensor]:
+        """Per-task mean and biased variance ``[T, C]``, and ``x`` centred by its task's mean ``[N, C]``."""
         mean = scatter(x, layout.row_task, dim=0, dim_size=layout.n_tasks, reduce="mean")
-        var = scatter((x - layout.rows(mean)).pow(2), layout.row_task, dim=0, dim_size=layout.n_tasks,
-                      reduce="mean")
-        return mean, var
+        centred = x - layout.rows(mean)
+        var = scatter(centred.pow(2), layout.row_task, dim=0, dim_size=layout.n_tasks, reduce="mean")
+        return mean, var, centred
 
     def forward(self, x: Tensor, layout: TaskLayout) -> Tensor:
         if self.mode == "none":
             return x
+        weight_stacked = is_stacked(self.weight, 1)
+        bias = layout.rows(self.bias) if is_stacked(self.bias, 1) else self.bias
+        if self.mode == "task":  # the affine weight is folded into the per-task scale: one [N, C] gather
+            _, var, centred = self._task_stats(x, layout)
+            return torch.addcmul(bias, centred, layout.rows(torch.rsqrt(var + self.eps) * self.weight))
         if self.mode == "layer":
             mean = x.mean(dim=-1, keepdim=True)
             out = (x - mean) / torch.sqrt(x.var(dim=-1, unbiased=False, keepdim=True) + self.eps)
-        elif self.mode == "task":
-            mean, var = self._task_stats(x, layout)
-            out = (x - layout.rows(mean)) * layout.rows(torch.rsqrt(var + self.eps))
         else:
             out = (x - self.running_mean) * torch.rsqrt(self.running_var + self.eps)
-        weight = layout.rows(self.weight) if is_stacked(self.weight, 1) else self.weight
-        bias = layout.rows(self.bias) if is_stacked(self.bias, 1) else self.bias
-        return out * weight + bias
+        return torch.addcmul(bias, out, layout.rows(self.weight) if weight_stacked else self.weight)
 
     @torch.no_grad()
     def update_running_stats(self, x: Tensor, layout: TaskLayout) -> None:
         """``"running"`` mode: move the buffers towards the mean of the per-task statistics of ``x``."""
         if self.mode != "running":
             return
-        mean, var = self._task_stats(x.detach(), layout)
+        mean, var, _ = self._task_stats(x.detach(), layout)
         present = layout.counts > 0
         self.running_mean.lerp_(mean[present].mean(0).to(self.running_mean.dtype), self.momentum)
         self.running_var.lerp_(var[present].mean(0).to(self.running_var.dtype), self.momentum)

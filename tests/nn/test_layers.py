@@ -10,7 +10,7 @@ from torch_geometric.nn import GCNConv, GINEConv
 from graphmeta.data.api import load_dataset
 from graphmeta.data.episodes import KShotSampler, collate_episodes, episode_rng
 from graphmeta.nn import BatchLayout, FewShotModel, GCNLayer, GINELayer, GraphEncoder, TaskLayout, TaskNorm
-from graphmeta.nn.taskbatch import task_embedding, task_linear
+from graphmeta.nn.taskbatch import choose_chunk_size, task_embedding, task_linear
 
 
 @pytest.fixture(scope="module")
@@ -47,11 +47,37 @@ def test_gcn_layer_equals_pyg_gcnconv() -> None:
     assert repr(ours) == "GCNLayer(8, 5)"
 
 
+@pytest.mark.parametrize("chunk_size", [None, 1, 2, 3, 5])
+def test_task_linear_equal_per_task_for_every_block_size(chunk_size: int | None) -> None:
+    torch.manual_seed(0)
+    row_task = torch.tensor([0, 0, 0, 1, 3, 3, 3, 3, 3])  # task 2 has no rows
+    layout = TaskLayout.from_row_task(row_task, 4, chunk_size=chunk_size)
+    x = torch.randn(9, 4, dtype=torch.float64, requires_grad=True)
+    w = torch.randn(4, 5, 4, dtype=torch.float64, requires_grad=True)
+    b = torch.randn(4, 5, dtype=torch.float64, requires_grad=True)
+    out = task_linear(x, w, b, layout)
+    expected = torch.stack([x[i] @ w[t].T + b[t] for i, t in enumerate(row_task.tolist())])
+    assert torch.allclose(out, expected, atol=1e-12)
+    assert layout.pad(x).shape == (layout.n_chunks, layout.chunk_size, 4)
+    assert torch.equal(layout.unpad(layout.pad(x)), x)
+    grads = torch.autograd.grad(out.square().sum(), (x, w, b))
+    ref_grads = torch.autograd.grad(expected.square().sum(), (x, w, b))
+    assert all(torch.allclose(g, r, atol=1e-12) for g, r in zip(grads, ref_grads))
+    assert grads[1][2].abs().sum() == 0  # the empty task gets no gradient
+
+
+def test_choose_chunk_size_trades_padding_for_gathers() -> None:
+    assert choose_chunk_size([10, 10, 10], gather_cost_rows=8) == 10  # equal tasks: one block each
+    assert choose_chunk_size([150, 20, 20, 20, 20, 20], gather_cost_rows=8) == 24  # one big task: cut it
+    assert choose_chunk_size([150, 20, 20, 20, 20, 20], gather_cost_rows=1e6) == 150  # gathers dear: no cut
+    assert choose_chunk_size([3, 5]) == 5 and choose_chunk_size([]) == 1
+
+
 def test_task_linear_and_embedding_stacked_equal_shared_per_task() -> None:
     torch.manual_seed(0)
     row_task = torch.tensor([0, 0, 0, 1, 2, 2])
     layout = TaskLayout.from_row_task(row_task, 3)
-    assert layout.row_pos.tolist() == [0, 1, 2, 0, 0, 1] and layout.n_max == 3
+    assert layout.n_chunks == 3 and layout.extra_task is None and layout.chunk_size == 3
     x = torch.randn(6, 4, dtype=torch.float64)
     w, b = torch.randn(3, 5, 4, dtype=torch.float64), torch.randn(3, 5, dtype=torch.float64)
     out = task_linear(x, w, b, layout)

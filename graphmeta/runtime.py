@@ -1,0 +1,49 @@
+"""Process-level settings that make meta-training on a CPU faster.
+
+A task-batched meta-step allocates and frees many large temporaries (padded blocks of all tasks, tens of MB
+each). glibc's ``malloc`` returns such blocks to the kernel when they are freed (``mmap``/``munmap``, or by
+trimming the heap), so the next step touches fresh pages again: on a 2-core CPU that was ~230,000 page faults
+and ~10% of a 1-shot MAML meta-step's time. :func:`retain_freed_memory` tells glibc to keep freed memory in
+the process instead (the usual advice for PyTorch CPU training is an allocator such as jemalloc, which needs
+``LD_PRELOAD``; this needs nothing). The price: the process keeps its peak memory until it exits.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import sys
+
+__all__ = ["retain_freed_memory"]
+
+# mallopt parameters (glibc <malloc.h>)
+_M_TRIM_THRESHOLD, _M_TOP_PAD, _M_MMAP_THRESHOLD = -1, -2, -3
+_MMAP_THRESHOLD_MAX = 32 * 1024 * 1024  # glibc's upper limit on 64-bit systems
+_KEEP = 2**31 - 1  # largest int mallopt takes: trim the heap only beyond 2 GiB of free memory at its top
+
+_applied = False
+
+
+def retain_freed_memory() -> bool:
+    """Make glibc keep freed memory for reuse (allocations up to 32 MiB from the heap, heap never trimmed).
+
+    Returns ``True`` when the setting is in effect (Linux with glibc), ``False`` elsewhere (nothing changes).
+    Idempotent; process-wide.
+    """
+    global _applied
+    if _applied:
+        return True
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        mallopt = libc.mallopt
+        libc.gnu_get_libc_version  # only glibc has mallopt with these parameters
+    except (OSError, AttributeError):
+        return False
+    mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
+    ok = all(mallopt(param, value) == 1 for param, value in (
+        (_M_MMAP_THRESHOLD, _MMAP_THRESHOLD_MAX), (_M_TRIM_THRESHOLD, _KEEP),
+        (_M_TOP_PAD, 64 * 1024 * 1024)))
+    _applied = ok
+    return ok

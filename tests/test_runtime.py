@@ -1,0 +1,47 @@
+"""graphmeta.runtime: freed CPU memory is kept for reuse (no fresh page faults for repeated large temporaries)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+SCRIPT = textwrap.dedent("""
+    import resource, sys, torch
+    from graphmeta.runtime import retain_freed_memory
+    applied = retain_freed_memory() if sys.argv[1] == "1" else False
+    def step():  # a meta-step's pattern: several large temporaries alive at once, then freed
+        xs = [torch.ones(mib * 262144) for mib in (4, 8, 12, 20)]
+        for x in xs:
+            x.add_(1)
+    for _ in range(2):
+        step()
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    for _ in range(10):
+        step()
+    print(int(applied), resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+""")
+
+
+def _faults(retain: bool) -> tuple[bool, int]:
+    out = subprocess.run([sys.executable, "-c", SCRIPT, "1" if retain else "0"], capture_output=True, text=True,
+                         check=True).stdout.split()
+    return bool(int(out[0])), int(out[1])
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="mallopt is a glibc (Linux) setting")
+def test_retain_freed_memory_stops_page_faults_of_repeated_temporaries() -> None:
+    applied, faults = _faults(retain=True)
+    if not applied:
+        pytest.skip("not glibc: retain_freed_memory reports that it changed nothing")
+    pages = 10 * 44 * 1024 * 1024 // 4096  # touched by the 10 steps
+    assert faults < pages // 10  # the steps reuse the memory freed by the previous ones
+    assert faults <= _faults(retain=False)[1]  # never worse than glibc's default (which faults ~10% in here)
+
+
+def test_retain_freed_memory_is_idempotent() -> None:
+    from graphmeta.runtime import retain_freed_memory
+
+    assert retain_freed_memory() == retain_freed_memory()
