@@ -23,7 +23,7 @@ from tqdm.auto import tqdm
 
 from graphmeta import __version__
 from graphmeta.checkpoint import load_checkpoint, save_checkpoint
-from graphmeta.data.episodes import KShotSampler, collate_episodes, sample_meta_batch
+from graphmeta.data.episodes import Episode, KShotSampler, collate_episodes, sample_meta_batch
 from graphmeta.data.splits import TaskSplit
 from graphmeta.data.tasks import TaskCollection
 from graphmeta.evaluate import evaluate_episodes, sample_eval_episodes
@@ -105,26 +105,35 @@ def _resumable(config: dict[str, Any]) -> dict[str, Any]:
 class MetaTrainer:
     """Meta-trains one learner on the training tasks of a split, selecting on its validation tasks.
 
+    Without validation tasks (``split.valid`` empty) nothing is selected: the run trains for ``config.steps``
+    and its last weights are its "best" -- what a retraining with a step count chosen beforehand (e.g. by
+    leave-tasks-out cross-validation, :mod:`graphmeta.benchmarks`) needs.
+
     Args:
         collection: the task collection (binary tasks).
-        split: task split with non-empty ``train`` and ``valid`` parts (``test`` is never looked at).
+        split: task split with a non-empty ``train`` part (``test`` is never looked at).
         config: the run configuration.
         out_dir: folder for config, logs and checkpoints (``None``: keep everything in memory).
         progress: show a tqdm progress bar.
+        monitor: named episode sets (e.g. fresh episodes of training tasks, test-task episodes for a
+            meta-overfitting curve) scored at every evaluation and logged as ``<name>_roc_auc``; they are
+            reported only, never used for model selection or early stopping.
         retain_memory: call :func:`graphmeta.runtime.retain_freed_memory` (glibc keeps freed memory for the
             next meta-step instead of faulting fresh pages in; ~10% faster steps on CPU, the process keeps
             its peak memory). Process-wide; ``False`` leaves the allocator alone.
     """
 
     def __init__(self, collection: TaskCollection, split: TaskSplit, config: TrainConfig,
-                 out_dir: str | os.PathLike | None = None, progress: bool = True, retain_memory: bool = True) -> None:
-        if not split.train or not split.valid:
-            raise ValueError("meta-training needs training and validation tasks (carve them: split.carve_validation)")
+                 out_dir: str | os.PathLike | None = None, progress: bool = True,
+                 monitor: dict[str, list[Episode]] | None = None, retain_memory: bool = True) -> None:
+        if not split.train:
+            raise ValueError("meta-training needs training tasks")
         if collection.task_type != "binary":
             raise ValueError(f"MetaTrainer trains on binary tasks; {collection.name} has {collection.task_type} tasks")
         self.collection, self.split, self.config = collection, split, config
         self.out_dir = Path(out_dir) if out_dir is not None else None
         self.progress = progress
+        self.monitor = dict(monitor or {})
         if retain_memory:
             retain_freed_memory()
         torch.manual_seed(config.seed)
@@ -138,6 +147,7 @@ class MetaTrainer:
         self.train_sampler = KShotSampler(config.k_shot, n_query=config.n_query)
         val_sampler = KShotSampler(config.k_shot, n_query=config.val_query, stratify_query=config.val_query is not None)
         self.val_episodes = sample_eval_episodes(collection, split.valid, val_sampler, config.val_draws, config.seed)
+        self.selects = bool(split.valid)
         self.step = 0
         self.best_metric = -math.inf
         self.best_step = -1
@@ -181,8 +191,13 @@ class MetaTrainer:
 
     # -- training ------------------------------------------------------------------------------------------
     def validate(self) -> float:
-        """Mean ROC-AUC over the (fixed) validation episodes."""
-        results = evaluate_episodes(self.learner, self.collection, self.val_episodes, "roc_auc")
+        """Mean ROC-AUC over the (fixed) validation episodes (NaN without validation tasks)."""
+        return self._score(self.val_episodes)
+
+    def _score(self, episodes: list[Episode]) -> float:
+        if not episodes:
+            return math.nan
+        results = evaluate_episodes(self.learner, self.collection, episodes, "roc_auc")
         return float(np.mean([r.metric for r in results]))
 
     def _write_logs(self) -> None:
@@ -190,7 +205,8 @@ class MetaTrainer:
             return
         (self.out_dir / "history.json").write_text(json.dumps(self.history, indent=1))
         with open(self.out_dir / "metrics.csv", "w", newline="") as handle:
-            writer = csv.DictWriter(handle, fieldnames=["step", "train_loss", "val_roc_auc", "best"])
+            fields = ["step", "train_loss", "val_roc_auc", *(f"{n}_roc_auc" for n in self.monitor), "best"]
+            writer = csv.DictWriter(handle, fieldnames=fields)
             writer.writeheader()
             writer.writerows(self.history)
 
@@ -229,15 +245,17 @@ class MetaTrainer:
             bar.update(1)
             if self.step % cfg.eval_every == 0 or self.step == cfg.steps:
                 metric = self.validate()
-                improved = metric > self.best_metric
+                improved = metric > self.best_metric if self.selects else True  # no validation: last = best
                 if improved:
                     self.best_metric, self.best_step, self.bad_evals = metric, self.step, 0
                 else:
                     self.bad_evals += 1
-                self.history.append({"step": self.step, "train_loss": float(np.mean(losses)), "val_roc_auc": metric,
-                                     "best": improved})
+                entry = {"step": self.step, "train_loss": float(np.mean(losses)),
+                         "val_roc_auc": metric if self.selects else None}
+                entry.update({f"{name}_roc_auc": self._score(eps) for name, eps in self.monitor.items()})
+                self.history.append({**entry, "best": improved})
                 losses = []
-                bar.set_postfix(loss=f"{self.history[-1]['train_loss']:.3f}", val=f"{metric:.3f}")
+                bar.set_postfix(loss=f"{self.history[-1]['train_loss']:.3f}", val=f"{metric:.3f}")  # nan: none
                 if improved:
                     self._best_weights = {k: v.detach().clone() for k, v in self.learner.state_dict().items()}
                     self.save("best")

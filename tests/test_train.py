@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +12,9 @@ import torch
 
 from graphmeta.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from graphmeta.data.api import load_dataset
-from graphmeta.data.splits import par_split
+from graphmeta.data.episodes import KShotSampler
+from graphmeta.data.splits import TaskSplit, par_split
+from graphmeta.evaluate import sample_eval_episodes
 from graphmeta.train import MetaTrainer, TrainConfig
 
 
@@ -82,9 +85,27 @@ def test_selection_never_touches_test_tasks(tox21, monkeypatch: pytest.MonkeyPat
     MetaTrainer(tox21, split, _config(steps=3), progress=False).fit()
 
 
+def test_without_validation_tasks_last_is_best_and_monitors_are_logged_only(tox21, tmp_path: Path) -> None:
+    split = par_split(tox21)  # no validation tasks: a retraining for a step count chosen beforehand
+    sampler = KShotSampler(2, n_query=16)
+    monitor = {"train": sample_eval_episodes(tox21, split.train[:2], sampler, 1, seed=5),
+               "test": sample_eval_episodes(tox21, split.test[:1], sampler, 1, seed=5)}
+    trainer = MetaTrainer(tox21, split, _config(steps=4, eval_every=2), tmp_path, progress=False, monitor=monitor)
+    result = trainer.fit()
+    assert result.best_step == 4 and math.isnan(result.best_metric)
+    assert [h["val_roc_auc"] for h in result.history] == [None, None]
+    for h in result.history:
+        assert 0.0 <= h["train_roc_auc"] <= 1.0 and 0.0 <= h["test_roc_auc"] <= 1.0
+    assert (tmp_path / "metrics.csv").read_text().splitlines()[0] == "step,train_loss,val_roc_auc,train_roc_auc,test_roc_auc,best"
+    # monitored test episodes never steer selection: the same run without them ends with the same weights
+    plain = MetaTrainer(tox21, split, _config(steps=4, eval_every=2), progress=False)
+    plain.fit()
+    assert all(torch.equal(v, _weights(trainer)[k]) for k, v in _weights(plain).items())
+
+
 def test_bad_setups_fail_clearly(tox21, tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match="validation tasks"):
-        MetaTrainer(tox21, par_split(tox21), _config(), progress=False)
+    with pytest.raises(ValueError, match="training tasks"):
+        MetaTrainer(tox21, TaskSplit(train=(), test=(9,)), _config(), progress=False)
     with pytest.raises(KeyError, match="unknown meta-learner"):
         MetaTrainer(tox21, par_split(tox21).carve_validation(2, 0), _config(learner="matchingnet"), progress=False)
     bad = tmp_path / "bad.pt"

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from graphmeta.benchmarks.methods import method_overrides
 from graphmeta.cli.base import Subcommand
 from graphmeta.data.api import load_dataset
 from graphmeta.data.episodes import KShotSampler
@@ -24,11 +25,8 @@ from graphmeta.data.splits import par_split
 from graphmeta.evaluate import evaluate_episodes, sample_eval_episodes
 from graphmeta.train import PRECISIONS, MetaTrainer, TrainConfig
 
-#: (learner, TrainConfig overrides) of the demo's two meta-learners.
-DEMO_LEARNERS = {
-    "ProtoNet": dict(learner="protonet", outer_lr=1e-3),
-    "MAML": dict(learner="maml", outer_lr=1e-3, inner_lr=0.05, inner_steps=3),
-}
+#: (label, TrainConfig overrides) of the demo's two meta-learners: the benchmark methods of the same name.
+DEMO_LEARNERS = {"ProtoNet": method_overrides("protonet"), "MAML": method_overrides("maml")}
 
 
 class DemoCommand(Subcommand):

@@ -12,12 +12,14 @@ from typing import Sequence
 
 from graphmeta import __version__
 from graphmeta.cli.base import Subcommand
+from graphmeta.cli.benchmark import BenchmarkCommand
 from graphmeta.cli.datasets import DatasetsCommand
 from graphmeta.cli.demo import DemoCommand
 from graphmeta.cli.fetch import FetchCommand
 from graphmeta.cli.summary import SummaryCommand
 
-SUBCOMMANDS: tuple[type[Subcommand], ...] = (DemoCommand, SummaryCommand, DatasetsCommand, FetchCommand)
+SUBCOMMANDS: tuple[type[Subcommand], ...] = (DemoCommand, BenchmarkCommand, SummaryCommand, DatasetsCommand,
+                                              FetchCommand)
 
 
 def build_parser() -> argparse.ArgumentParser:

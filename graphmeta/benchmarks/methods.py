@@ -1,0 +1,31 @@
+"""The methods a benchmark (or the demo) can run, by name: meta-learners with their default settings, and the
+fingerprint baselines that need no meta-training."""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["META_METHODS", "BASELINE_METHODS", "METHODS", "method_overrides"]
+
+#: ``TrainConfig`` overrides of each meta-learning method (the demo uses ``protonet`` and ``maml``).
+META_METHODS: dict[str, dict[str, Any]] = {
+    "protonet": dict(learner="protonet", outer_lr=1e-3),
+    "maml": dict(learner="maml", outer_lr=1e-3, inner_lr=0.05, inner_steps=3),
+    "fomaml": dict(learner="fomaml", outer_lr=1e-3, inner_lr=0.05, inner_steps=3),
+    "anil": dict(learner="anil", outer_lr=1e-3, inner_lr=0.1, inner_steps=5),
+    "metasgd": dict(learner="metasgd", outer_lr=1e-3, inner_lr=0.05, inner_steps=3),
+    "reptile": dict(learner="reptile", outer_lr=1e-3),
+    "finetune": dict(learner="finetune", outer_lr=1e-3),
+}
+
+#: Baselines fitted on each support alone (ECFP4 fingerprints).
+BASELINE_METHODS: tuple[str, ...] = ("rf", "knn")
+
+METHODS: tuple[str, ...] = (*META_METHODS, *BASELINE_METHODS)
+
+
+def method_overrides(method: str) -> dict[str, Any]:
+    """The ``TrainConfig`` overrides of a meta-learning method (a copy)."""
+    if method not in META_METHODS:
+        raise KeyError(f"unknown meta-learning method {method!r}; known: {sorted(META_METHODS)}")
+    return dict(META_METHODS[method])

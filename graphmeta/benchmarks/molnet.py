@@ -1,0 +1,222 @@
+"""MoleculeNet few-shot benchmark, PAR / Meta-MGNN protocol (Tox21, SIDER, MUV, ToxCast).
+
+Protocol (as published): training tasks are the first tasks of the dataset, test tasks the rest
+(:func:`~graphmeta.data.splits.par_split`); a support set holds K positives and K negatives, K in {10, 1};
+meta-training queries hold 16 molecules; at test the query is every other labelled molecule of the task; the
+score is the ROC-AUC per test task, averaged over the test tasks; reported as mean and standard deviation over
+seeds.
+
+Model selection never sees a test task. With 9 (Tox21) or 21 (SIDER) training tasks a carved-out validation
+pair is a very noisy signal, so the number of meta-training steps (and, with a grid, other settings) is chosen
+by **leave-tasks-out cross-validation over the training tasks**: for each fold the learner meta-trains on the
+other folds' tasks and is scored on the held-out tasks every ``eval_every`` steps (``cv_draws`` episodes per
+held-out task); the setting and step with the best mean held-out ROC-AUC over folds win. The learner is then
+retrained on all training tasks for that many steps, and its final weights are evaluated.
+
+Meta-overfitting report: during the retraining the same metric is logged on fresh episodes of the training
+tasks and on test-task episodes (query capped at ``monitor_query``; reported only, never used for selection),
+and after it the final model is scored on fresh training-task episodes beside the test score: the gap is
+``train - test``.
+
+Per seed, everything random follows the seed: initial weights, training episodes, CV folds, test supports.
+All methods see the same test supports for a given seed. Baselines (random forest / kNN on ECFP4) are fitted on
+each support alone.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+import time
+from dataclasses import asdict, dataclass
+from typing import Any, Callable, Sequence
+
+from tqdm.auto import tqdm
+
+from graphmeta.benchmarks.methods import BASELINE_METHODS, META_METHODS, method_overrides
+from graphmeta.benchmarks.published import MOLNET_PUBLISHED, MOLNET_SOURCE
+from graphmeta.data.episodes import Episode, KShotSampler
+from graphmeta.data.splits import PAR_SPLITS, TaskSplit, par_split
+from graphmeta.data.tasks import TaskCollection
+from graphmeta.evaluate import EpisodeResult, evaluate_episodes, sample_eval_episodes
+from graphmeta.train import MetaTrainer, TrainConfig
+
+__all__ = ["MolnetSettings", "MOLNET_DATASETS", "run_molnet", "cross_validate_steps", "task_mean", "summarize_seeds"]
+
+MOLNET_DATASETS: tuple[str, ...] = tuple(PAR_SPLITS)
+
+#: Episode-stream offsets (added to the seed) of the training-task monitor, so it never coincides with the
+#: test supports of the same seed.
+_TRAIN_MONITOR_OFFSET = 10_000
+
+
+@dataclass
+class MolnetSettings:
+    """One run of the protocol. Defaults are the full protocol; :meth:`quick` is a seconds-long smoke version."""
+
+    shots: int = 10
+    seeds: tuple[int, ...] = tuple(range(10))
+    test_draws: int = 5  # support draws per test task and seed (query = all other labelled molecules)
+    train_query: int = 16  # query size of meta-training episodes
+    meta_batch_size: int = 8
+    max_steps: int = 1000  # the CV curve runs to here
+    eval_every: int = 100
+    n_folds: int = 3
+    cv_draws: int = 5  # episodes per held-out task at each CV evaluation
+    cv_query: int | None = 256  # held-out query cap (stratified)
+    monitor_draws: int = 2  # episodes per task of the overfitting monitors
+    monitor_query: int | None = 256
+    hidden_channels: int = 128
+    num_layers: int = 5
+    grid: tuple[dict[str, Any], ...] = ({},)  # TrainConfig overrides tried by the cross-validation
+    query_cap: int | None = None  # cap on the *test* query (None = the protocol: all other molecules)
+
+    @classmethod
+    def quick(cls, shots: int = 10) -> "MolnetSettings":
+        """Tiny model and few steps on the real data: a test that the whole protocol runs, not a result."""
+        return cls(shots=shots, seeds=(0, 1), test_draws=1, meta_batch_size=2, max_steps=4, eval_every=2,
+                   n_folds=2, cv_draws=1, cv_query=32, monitor_draws=1, monitor_query=32, hidden_channels=16,
+                   num_layers=2, query_cap=128)
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["seeds"], out["grid"] = list(self.seeds), [dict(g) for g in self.grid]
+        return out
+
+
+def task_mean(results: Sequence[EpisodeResult]) -> tuple[float, dict[int, float]]:
+    """Mean over tasks of each task's mean over draws, and the per-task means."""
+    by_task: dict[int, list[float]] = {}
+    for r in results:
+        by_task.setdefault(r.task, []).append(r.metric)
+    per_task = {t: statistics.fmean(v) for t, v in by_task.items()}
+    return statistics.fmean(per_task.values()), per_task
+
+
+def _config(method: str, settings: MolnetSettings, seed: int, steps: int, overrides: dict[str, Any]) -> TrainConfig:
+    base = dict(steps=steps, eval_every=min(settings.eval_every, steps), meta_batch_size=settings.meta_batch_size,
+                k_shot=settings.shots, n_query=settings.train_query, val_draws=settings.cv_draws,
+                val_query=settings.cv_query, seed=seed, hidden_channels=settings.hidden_channels,
+                num_layers=settings.num_layers)
+    return TrainConfig(**{**base, **method_overrides(method), **overrides})
+
+
+def cross_validate_steps(collection: TaskCollection, split: TaskSplit, method: str, settings: MolnetSettings,
+                         seed: int, progress: bool = False) -> dict[str, Any]:
+    """Leave-tasks-out CV over ``split.train``: the grid entry and step with the best mean held-out ROC-AUC."""
+    folds = split.folds(settings.n_folds, seed)
+    candidates = []
+    for g, overrides in enumerate(settings.grid):
+        curves = []
+        for fold in folds:
+            trainer = MetaTrainer(collection, TaskSplit(train=fold.train, valid=fold.valid, test=()),
+                                  _config(method, settings, seed, settings.max_steps, overrides), progress=progress)
+            history = trainer.fit().history
+            curves.append({h["step"]: h["val_roc_auc"] for h in history})
+        steps = sorted(set.intersection(*(set(c) for c in curves)))
+        mean_curve = {s: statistics.fmean(c[s] for c in curves) for s in steps}
+        best_step = max(steps, key=lambda s: (mean_curve[s], -s))  # ties: fewer steps
+        candidates.append({"grid_index": g, "overrides": dict(overrides), "best_step": best_step,
+                           "best_cv_roc_auc": mean_curve[best_step],
+                           "curve": [{"step": s, "cv_roc_auc": mean_curve[s],
+                                      "fold_roc_auc": [c[s] for c in curves]} for s in steps]})
+    best = max(candidates, key=lambda c: c["best_cv_roc_auc"])
+    return {"chosen": {k: best[k] for k in ("grid_index", "overrides", "best_step", "best_cv_roc_auc")},
+            "candidates": candidates, "folds": [{"train": list(f.train), "held_out": list(f.valid)} for f in folds]}
+
+
+def _episodes(collection: TaskCollection, tasks: Sequence[int], shots: int, query: int | None, draws: int,
+              seed: int) -> list[Episode]:
+    sampler = KShotSampler(shots, n_query=query, stratify_query=query is not None)
+    return sample_eval_episodes(collection, tasks, sampler, draws, seed)
+
+
+def _run_meta_seed(collection: TaskCollection, split: TaskSplit, method: str, settings: MolnetSettings, seed: int,
+                   test_episodes: list[Episode], train_episodes: list[Episode], progress: bool) -> dict[str, Any]:
+    cv = cross_validate_steps(collection, split, method, settings, seed, progress)
+    chosen = cv["chosen"]
+    monitor = {"train": train_episodes,
+               "test": _episodes(collection, split.test, settings.shots, settings.monitor_query,
+                                 settings.monitor_draws, seed)}
+    trainer = MetaTrainer(collection, TaskSplit(train=split.train, test=split.test),
+                          _config(method, settings, seed, chosen["best_step"], chosen["overrides"]),
+                          progress=progress, monitor=monitor)
+    result = trainer.fit()
+    test_score, test_per_task = task_mean(evaluate_episodes(trainer.learner, collection, test_episodes))
+    train_score, _ = task_mean(evaluate_episodes(trainer.learner, collection, train_episodes))
+    return {"test_roc_auc": test_score, "test_per_task": test_per_task, "train_roc_auc": train_score,
+            "cv": cv, "retrain_history": result.history, "steps": chosen["best_step"]}
+
+
+def _run_baseline_seed(collection: TaskCollection, method: str, seed: int, test_episodes: list[Episode],
+                       train_episodes: list[Episode], cache: Any) -> dict[str, Any]:
+    from graphmeta.baselines.fingerprints import KNNBaseline, RandomForestBaseline, evaluate_fingerprint_baseline
+
+    def factory() -> Any:
+        return RandomForestBaseline(random_state=seed) if method == "rf" else KNNBaseline()
+
+    def score(episodes: list[Episode]) -> tuple[float, dict[int, float]]:
+        aucs = evaluate_fingerprint_baseline(factory, collection, episodes, cache)
+        return task_mean([EpisodeResult(task=e.task, draw=0, metric=a, n_support=len(e.support), n_query=len(e.query))
+                          for e, a in zip(episodes, aucs)])
+
+    test_score, test_per_task = score(test_episodes)
+    train_score, _ = score(train_episodes)
+    return {"test_roc_auc": test_score, "test_per_task": test_per_task, "train_roc_auc": train_score}
+
+
+def run_molnet(collection: TaskCollection, method: str, settings: MolnetSettings, progress: bool = True,
+               on_seed: Callable[[int, dict[str, Any]], None] | None = None) -> dict[str, Any]:
+    """Runs the protocol for one method on ``collection`` (one of :data:`MOLNET_DATASETS`).
+
+    Returns a JSON-safe dict: settings, split, per-seed results (chosen steps, CV curve, retraining learning
+    curves with the train/test monitors, per-task test ROC-AUC, train-task ROC-AUC, seconds) and the summary
+    over seeds beside the published numbers. ``on_seed(seed, result)`` is called after each seed.
+    """
+    name = collection.name.lower()
+    if name not in PAR_SPLITS:
+        raise KeyError(f"no PAR protocol for {collection.name!r}; known: {sorted(PAR_SPLITS)}")
+    if method not in META_METHODS and method not in BASELINE_METHODS:
+        raise KeyError(f"unknown method {method!r}; known: {sorted(META_METHODS) + list(BASELINE_METHODS)}")
+    if collection.task_type != "binary":
+        raise ValueError(f"{collection.name} has {collection.task_type} tasks; the PAR protocol needs binary tasks")
+    split = par_split(collection)
+    cache = None
+    if method in BASELINE_METHODS:
+        from graphmeta.baselines.fingerprints import FingerprintCache
+
+        cache = FingerprintCache(collection)
+    seeds = []
+    for seed in tqdm(settings.seeds, desc=f"{name} {settings.shots}-shot {method}", unit="seed",
+                     disable=not progress):
+        start = time.perf_counter()
+        test_episodes = _episodes(collection, split.test, settings.shots, settings.query_cap, settings.test_draws,
+                                  seed)
+        train_episodes = _episodes(collection, split.train, settings.shots, settings.monitor_query,
+                                   settings.monitor_draws, seed + _TRAIN_MONITOR_OFFSET)
+        if method in BASELINE_METHODS:
+            out = _run_baseline_seed(collection, method, seed, test_episodes, train_episodes, cache)
+        else:
+            out = _run_meta_seed(collection, split, method, settings, seed, test_episodes, train_episodes, progress)
+        out = {"seed": seed, **out, "seconds": time.perf_counter() - start,
+               "test_per_task": {str(t): v for t, v in out["test_per_task"].items()}}
+        seeds.append(out)
+        if on_seed is not None:
+            on_seed(seed, out)
+    return {"dataset": name, "method": method, "shots": settings.shots, "settings": settings.to_dict(),
+            "split": {"train": list(split.train), "test": list(split.test), "description": split.description},
+            "seeds": seeds, "summary": summarize_seeds(seeds),
+            "published": MOLNET_PUBLISHED.get(name, {}).get(settings.shots, {}), "published_source": MOLNET_SOURCE}
+
+
+def summarize_seeds(seeds: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Mean and standard deviation over seeds of the test score (x 100), the train-task score and their gap."""
+    def stats(values: list[float]) -> dict[str, float]:
+        return {"mean": 100 * statistics.fmean(values),
+                "std": 100 * statistics.stdev(values) if len(values) > 1 else math.nan}
+
+    test = [s["test_roc_auc"] for s in seeds]
+    train = [s["train_roc_auc"] for s in seeds]
+    return {"n_seeds": len(seeds), "test_roc_auc": stats(test), "train_roc_auc": stats(train),
+            "gap": stats([a - b for a, b in zip(train, test)])}
+

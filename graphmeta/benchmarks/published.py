@@ -1,0 +1,25 @@
+"""Published few-shot results that graphmeta's benchmarks are compared with (numbers as printed in the papers).
+
+MoleculeNet few-shot (PAR / Meta-MGNN protocol, ROC-AUC x 100, test-task mean): Wang et al., "Property-Aware
+Relation Networks for Few-Shot Molecular Property Prediction" (NeurIPS 2021), Table 2; ``Pre-PAR`` starts
+from a GIN pretrained on 2M ZINC molecules (Hu et al. 2020).
+"""
+
+from __future__ import annotations
+
+__all__ = ["MOLNET_PUBLISHED", "MOLNET_SOURCE"]
+
+MOLNET_SOURCE = ("Wang, Abuduweili, Yao, Dou: Property-Aware Relation Networks for Few-Shot Molecular Property "
+                 "Prediction, NeurIPS 2021, Table 2 (ROC-AUC x 100; * = pretrained GIN)")
+
+#: ``{dataset: {shots: {method: ROC-AUC x 100}}}``
+MOLNET_PUBLISHED: dict[str, dict[int, dict[str, float]]] = {
+    "tox21": {10: {"ProtoNet": 74.98, "MAML": 80.21, "PAR": 82.06, "Pre-PAR*": 84.93},
+              1: {"ProtoNet": 65.58, "MAML": 75.74, "PAR": 80.46, "Pre-PAR*": 83.01}},
+    "sider": {10: {"ProtoNet": 64.54, "MAML": 70.43, "PAR": 74.68, "Pre-PAR*": 78.08},
+              1: {"ProtoNet": 57.50, "MAML": 67.81, "PAR": 71.87, "Pre-PAR*": 74.46}},
+    "muv": {10: {"ProtoNet": 65.88, "MAML": 63.90, "PAR": 66.48, "Pre-PAR*": 69.96},
+            1: {"ProtoNet": 58.31, "MAML": 60.51, "PAR": 64.12, "Pre-PAR*": 66.94}},
+    "toxcast": {10: {"ProtoNet": 63.70, "MAML": 66.79, "PAR": 69.72, "Pre-PAR*": 75.12},
+                1: {"ProtoNet": 56.36, "MAML": 65.97, "PAR": 67.28, "Pre-PAR*": 73.63}},
+}

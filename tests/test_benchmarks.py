@@ -1,0 +1,101 @@
+"""Benchmark protocols: the PAR MoleculeNet protocol end to end (quick), CV step selection, tables, plots, CLI."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from graphmeta.benchmarks import molnet
+from graphmeta.benchmarks.molnet import MolnetSettings, cross_validate_steps, run_molnet
+from graphmeta.benchmarks.report import markdown_table, plot_learning_curves
+from graphmeta.cli.main import main
+from graphmeta.data.api import load_dataset
+from graphmeta.data.splits import par_split
+
+
+@pytest.fixture(scope="module")
+def tox21():
+    return load_dataset("tox21", progress=False)
+
+
+def test_cross_validation_picks_the_best_mean_held_out_step(tox21, monkeypatch: pytest.MonkeyPatch) -> None:
+    curves = iter([{2: 0.60, 4: 0.70, 6: 0.65}, {2: 0.62, 4: 0.64, 6: 0.72},  # grid entry 0: means .61 .67 .685
+                   {2: 0.50, 4: 0.55, 6: 0.52}, {2: 0.58, 4: 0.50, 6: 0.51}])  # grid entry 1: worse everywhere
+    seen = []
+
+    class FakeTrainer:
+        def __init__(self, collection, split, config, progress=False):
+            seen.append((split, config))
+
+        def fit(self):
+            curve = next(curves)
+            return SimpleNamespace(history=[{"step": s, "val_roc_auc": v} for s, v in curve.items()])
+
+    monkeypatch.setattr(molnet, "MetaTrainer", FakeTrainer)
+    split = par_split(tox21)
+    settings = MolnetSettings(max_steps=6, eval_every=2, n_folds=2, grid=({}, {"outer_lr": 0.01}))
+    cv = cross_validate_steps(tox21, split, "protonet", settings, seed=0)
+    assert cv["chosen"]["best_step"] == 6 and cv["chosen"]["grid_index"] == 0
+    assert cv["chosen"]["best_cv_roc_auc"] == pytest.approx(0.685)
+    assert [c["best_step"] for c in cv["candidates"]] == [6, 2]
+    for fold_split, config in seen:  # every fold trains and validates on training tasks only
+        assert set(fold_split.train) | set(fold_split.valid) <= set(split.train) and not fold_split.test
+        assert config.steps == 6
+    assert seen[2][1].outer_lr == 0.01
+
+
+def test_quick_protocol_runs_end_to_end_and_is_deterministic(tox21, tmp_path: Path) -> None:
+    settings = MolnetSettings.quick(shots=10)
+    result = run_molnet(tox21, "protonet", settings, progress=False)
+    assert result["split"]["train"] == list(range(9)) and result["split"]["test"] == [9, 10, 11]
+    assert [s["seed"] for s in result["seeds"]] == [0, 1]
+    for seed in result["seeds"]:
+        assert set(seed["test_per_task"]) == {"9", "10", "11"}
+        assert 0 <= seed["test_roc_auc"] <= 1 and 0 <= seed["train_roc_auc"] <= 1
+        assert seed["steps"] in (2, 4)
+        history = seed["retrain_history"]
+        assert history[-1]["step"] == seed["steps"]
+        assert all(0 <= h["train_roc_auc"] <= 1 and 0 <= h["test_roc_auc"] <= 1 for h in history)
+        assert set(seed["cv"]["folds"][0]["held_out"]) <= set(range(9))
+    s = result["summary"]
+    assert s["n_seeds"] == 2
+    assert s["gap"]["mean"] == pytest.approx(s["train_roc_auc"]["mean"] - s["test_roc_auc"]["mean"])
+    assert result["published"]["PAR"] == 82.06
+    again = run_molnet(tox21, "protonet", settings, progress=False)
+    assert [x["test_roc_auc"] for x in again["seeds"]] == [x["test_roc_auc"] for x in result["seeds"]]
+    png = plot_learning_curves(result, tmp_path / "curves.png")
+    assert png is not None and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_baseline_sees_the_same_test_supports_and_has_no_curves(tox21) -> None:
+    settings = MolnetSettings.quick(shots=10)
+    rf = run_molnet(tox21, "rf", settings, progress=False)
+    assert all("cv" not in s for s in rf["seeds"])
+    assert plot_learning_curves(rf, "unused.png") is None
+    table = markdown_table([rf])
+    assert "| graphmeta rf |" in table and "| published PAR | 82.06 |" in table
+
+
+def test_bad_requests_fail_clearly(tox21) -> None:
+    with pytest.raises(KeyError, match="unknown method"):
+        run_molnet(tox21, "svm", MolnetSettings.quick(), progress=False)
+    with pytest.raises(KeyError, match="no PAR protocol"):
+        run_molnet(SimpleNamespace(name="HIV", task_type="binary"), "rf", MolnetSettings.quick(), progress=False)
+
+
+@pytest.mark.slow
+def test_cli_quick_writes_records_table_and_plots(tmp_path: Path, shared_data: Path) -> None:
+    out = tmp_path / "bench"
+    code = main(["benchmark", "sider", "--quick", "--method", "maml", "knn", "--shots", "1", "--out", str(out),
+                 "--data-dir", str(shared_data), "--no-progress"])
+    assert code == 0
+    record = json.loads((out / "sider_1shot_maml_quick.json").read_text())
+    assert record["command"].startswith(("graphmeta", "python", "pytest")) and record["commit"]
+    assert record["results"]["split"]["test"] == list(range(21, 27))
+    assert record["wall_seconds"] > 0
+    assert (out / "sider_1shot_maml_quick.png").is_file() and not (out / "sider_1shot_knn_quick.png").exists()
+    table = (out / "sider_quick.md").read_text()
+    assert "graphmeta maml" in table and "graphmeta knn" in table and "| published MAML | 67.81 |" in table
