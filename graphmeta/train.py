@@ -23,7 +23,8 @@ from tqdm.auto import tqdm
 
 from graphmeta import __version__
 from graphmeta.checkpoint import load_checkpoint, save_checkpoint
-from graphmeta.data.episodes import Episode, KShotSampler, collate_episodes, sample_meta_batch
+from graphmeta.data.episodes import (Episode, EpisodeSampler, KShotSampler, StratifiedSupportSampler, collate_episodes,
+                                     sample_meta_batch)
 from graphmeta.data.splits import TaskSplit
 from graphmeta.data.tasks import TaskCollection
 from graphmeta.evaluate import evaluate_episodes, sample_eval_episodes
@@ -38,6 +39,9 @@ __all__ = ["PRECISIONS", "TrainConfig", "MetaTrainer", "TrainResult", "build_mod
 #: Meta-step precisions: ``"bf16"`` runs the meta-step under ``torch.autocast`` with bfloat16 (matmuls in
 #: bf16, meta-weights, their gradients and the optimizer in float32); validation always runs in float32.
 PRECISIONS = ("fp32", "bf16")
+
+#: Metrics model selection can use (higher is better for both).
+VAL_METRICS = ("roc_auc", "delta_auprc")
 
 
 @dataclass
@@ -57,6 +61,8 @@ class TrainConfig:
     eval_every: int = 50
     val_draws: int = 3
     val_query: int | None = 256  # cap on validation query size (stratified); None = all remaining graphs
+    val_metric: str = "roc_auc"  # or "delta_auprc" (FS-Mol): selects the checkpoint
+    val_support_size: int | None = None  # stratified validation supports of this size (FS-Mol); None: k_shot + k_shot
     patience: int | None = None  # early stopping after this many evaluations without improvement
     seed: int = 0
     conv: str = "gin"
@@ -71,6 +77,8 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
+        if self.val_metric not in VAL_METRICS:
+            raise ValueError(f"val_metric must be one of {VAL_METRICS}, got {self.val_metric!r}")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -116,7 +124,7 @@ class MetaTrainer:
         out_dir: folder for config, logs and checkpoints (``None``: keep everything in memory).
         progress: show a tqdm progress bar.
         monitor: named episode sets (e.g. fresh episodes of training tasks, test-task episodes for a
-            meta-overfitting curve) scored at every evaluation and logged as ``<name>_roc_auc``; they are
+            meta-overfitting curve) scored at every evaluation and logged as ``<name>_<val_metric>``; they are
             reported only, never used for model selection or early stopping.
         retain_memory: call :func:`graphmeta.runtime.retain_freed_memory` (glibc keeps freed memory for the
             next meta-step instead of faulting fresh pages in; ~10% faster steps on CPU, the process keeps
@@ -145,7 +153,10 @@ class MetaTrainer:
         self.optimizer = torch.optim.AdamW(self.learner.parameters(), lr=config.outer_lr,
                                            weight_decay=config.weight_decay)
         self.train_sampler = KShotSampler(config.k_shot, n_query=config.n_query)
-        val_sampler = KShotSampler(config.k_shot, n_query=config.val_query, stratify_query=config.val_query is not None)
+        stratify = config.val_query is not None
+        val_sampler: EpisodeSampler = (
+            StratifiedSupportSampler(config.val_support_size, n_query=config.val_query, stratify_query=stratify)
+            if config.val_support_size else KShotSampler(config.k_shot, n_query=config.val_query, stratify_query=stratify))
         self.val_episodes = sample_eval_episodes(collection, split.valid, val_sampler, config.val_draws, config.seed)
         self.selects = bool(split.valid)
         self.step = 0
@@ -190,14 +201,19 @@ class MetaTrainer:
         torch.set_rng_state(state["torch_rng"])
 
     # -- training ------------------------------------------------------------------------------------------
+    @property
+    def metric_key(self) -> str:
+        """History/CSV column suffix of the evaluation metric, e.g. ``val_roc_auc``, ``test_delta_auprc``."""
+        return self.config.val_metric
+
     def validate(self) -> float:
-        """Mean ROC-AUC over the (fixed) validation episodes (NaN without validation tasks)."""
+        """Mean ``config.val_metric`` over the (fixed) validation episodes (NaN without validation tasks)."""
         return self._score(self.val_episodes)
 
     def _score(self, episodes: list[Episode]) -> float:
         if not episodes:
             return math.nan
-        results = evaluate_episodes(self.learner, self.collection, episodes, "roc_auc")
+        results = evaluate_episodes(self.learner, self.collection, episodes, self.config.val_metric)
         return float(np.mean([r.metric for r in results]))
 
     def _write_logs(self) -> None:
@@ -205,7 +221,7 @@ class MetaTrainer:
             return
         (self.out_dir / "history.json").write_text(json.dumps(self.history, indent=1))
         with open(self.out_dir / "metrics.csv", "w", newline="") as handle:
-            fields = ["step", "train_loss", "val_roc_auc", *(f"{n}_roc_auc" for n in self.monitor), "best"]
+            fields = ["step", "train_loss", *(f"{n}_{self.metric_key}" for n in ("val", *self.monitor)), "best"]
             writer = csv.DictWriter(handle, fieldnames=fields)
             writer.writeheader()
             writer.writerows(self.history)
@@ -251,8 +267,8 @@ class MetaTrainer:
                 else:
                     self.bad_evals += 1
                 entry = {"step": self.step, "train_loss": float(np.mean(losses)),
-                         "val_roc_auc": metric if self.selects else None}
-                entry.update({f"{name}_roc_auc": self._score(eps) for name, eps in self.monitor.items()})
+                         f"val_{self.metric_key}": metric if self.selects else None}
+                entry.update({f"{name}_{self.metric_key}": self._score(eps) for name, eps in self.monitor.items()})
                 self.history.append({**entry, "best": improved})
                 losses = []
                 bar.set_postfix(loss=f"{self.history[-1]['train_loss']:.3f}", val=f"{metric:.3f}")  # nan: none

@@ -99,3 +99,70 @@ def test_cli_quick_writes_records_table_and_plots(tmp_path: Path, shared_data: P
     assert (out / "sider_1shot_maml_quick.png").is_file() and not (out / "sider_1shot_knn_quick.png").exists()
     table = (out / "sider_quick.md").read_text()
     assert "graphmeta maml" in table and "graphmeta knn" in table and "| published MAML | 67.81 |" in table
+
+
+@pytest.fixture(scope="module")
+def fsmol(shared_data: Path):
+    return load_dataset("fsmol", data_dir_override=shared_data, progress=False)
+
+
+def test_fsmol_quick_selects_on_valid_tasks_and_never_trains_on_test_tasks(fsmol, monkeypatch) -> None:
+    from graphmeta.benchmarks import fsmol as fsmol_module
+    from graphmeta.data import episodes as episodes_module
+
+    test_tasks = set(fsmol.task_groups["test"])
+    training = {"on": False}
+    originals = {cls: cls.sample for cls in (episodes_module.KShotSampler, episodes_module.StratifiedSupportSampler)}
+
+    def guard(cls):
+        def sample(self, collection, task, rng):
+            assert not (training["on"] and int(task) in test_tasks), f"test task {task} seen during meta-training"
+            return originals[cls](self, collection, task, rng)
+        return sample
+
+    for cls in originals:
+        monkeypatch.setattr(cls, "sample", guard(cls))
+    fit = fsmol_module.MetaTrainer.fit
+
+    def guarded_fit(self, *a, **k):
+        assert set(self.split.valid) <= set(fsmol.task_groups["valid"]) and not set(self.split.train) & test_tasks
+        training["on"] = True
+        try:
+            return fit(self, *a, **k)
+        finally:
+            training["on"] = False
+
+    monkeypatch.setattr(fsmol_module.MetaTrainer, "fit", guarded_fit)
+    result = fsmol_module.run_fsmol(fsmol, "protonet", fsmol_module.FsmolSettings.quick(), progress=False)
+    seed = result["seeds"][0]
+    assert set(seed["by_size"]) == {"16", "32"} and result["test_tasks"] == 4 and result["train_tasks"] == 247
+    for size in seed["by_size"].values():
+        assert size["n_tasks"] + len(size["skipped"]) == 4
+        assert all(-1 <= v <= 1 for v in size["per_task"].values())
+    assert all("val_delta_auprc" in h and "train_delta_auprc" in h for h in seed["history"])
+    assert seed["best_step"] in (2, 4)
+    assert result["summary"]["by_size"]["16"]["mean"] == pytest.approx(seed["by_size"]["16"]["delta_auprc"])
+
+
+def test_fsmol_support_too_large_is_skipped_and_counted(fsmol) -> None:
+    from graphmeta.benchmarks.fsmol import sample_stratified_episodes
+
+    test = list(fsmol.task_groups["test"][:3])
+    episodes, skipped = sample_stratified_episodes(fsmol, test, 100_000, 1, seed=0)
+    assert not episodes and [s["task"] for s in skipped] == test
+    assert "100000" in skipped[0]["reason"]
+    episodes, skipped = sample_stratified_episodes(fsmol, test, 16, 2, seed=0)
+    assert len(episodes) == 6 and not skipped and all(len(e.support) == 16 for e in episodes)
+    again, _ = sample_stratified_episodes(fsmol, test, 16, 2, seed=0)
+    assert all(a.support.tolist() == b.support.tolist() for a, b in zip(episodes, again))
+
+
+@pytest.mark.slow
+def test_cli_fsmol_quick_rf_table_has_published_numbers(tmp_path: Path, shared_data: Path) -> None:
+    out = tmp_path / "fs"
+    assert main(["benchmark", "fsmol", "--quick", "--method", "rf", "--support-sizes", "16", "--out", str(out),
+                 "--data-dir", str(shared_data), "--no-progress"]) == 0
+    record = json.loads((out / "fsmol_rf_quick.json").read_text())
+    assert record["results"]["summary"]["by_size"].keys() == {"16"}
+    table = (out / "fsmol_quick.md").read_text()
+    assert "| graphmeta rf |" in table and "| published ProtoNet | 0.2059 |" in table

@@ -304,8 +304,9 @@ def evaluate_fingerprint_baseline(
     collection: Any,
     episodes: Iterable[Any],
     cache: FingerprintCache | None = None,
+    metric: str = "roc_auc",
 ) -> list[float]:
-    """One query ROC-AUC per episode: a fresh model fitted on the support fingerprints scores the query.
+    """One query metric value per episode: a fresh model fitted on the support fingerprints scores the query.
 
     Args:
         model_factory: callable returning an unfitted classifier (e.g. ``RandomForestBaseline`` or
@@ -313,8 +314,13 @@ def evaluate_fingerprint_baseline(
         collection: the collection the episodes were drawn from.
         episodes: binary-task :class:`~graphmeta.data.episodes.Episode` objects.
         cache: fingerprints of ``collection`` (computed here when omitted).
+        metric: ``"roc_auc"`` or ``"delta_auprc"`` (AUPRC minus the query's positive fraction, FS-Mol's metric).
     """
-    from graphmeta.metrics import roc_auc
+    from graphmeta import metrics
+
+    if metric not in ("roc_auc", "delta_auprc"):
+        raise ValueError(f"unknown metric {metric!r}; use 'roc_auc' or 'delta_auprc'")
+    score = getattr(metrics, metric)
 
     if isinstance(model_factory, BaseEstimator):
         template = model_factory
@@ -323,11 +329,11 @@ def evaluate_fingerprint_baseline(
         cache = FingerprintCache(collection)
     elif len(cache) != len(collection):
         raise ValueError(f"fingerprint cache holds {len(cache)} molecules but {collection!r} has {len(collection)}")
-    aucs = []
+    values = []
     for episode in episodes:
         model = model_factory()
         model.fit(cache[episode.support], _to_numpy(episode.support_y))
         proba = model.predict_proba(cache[episode.query])
         positive = int(np.flatnonzero(np.asarray(model.classes_) == 1)[0])
-        aucs.append(roc_auc(episode.query_y, proba[:, positive]))
-    return aucs
+        values.append(score(episode.query_y, proba[:, positive]))
+    return values

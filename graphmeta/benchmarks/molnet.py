@@ -25,7 +25,6 @@ each support alone.
 
 from __future__ import annotations
 
-import math
 import statistics
 import time
 from dataclasses import asdict, dataclass
@@ -33,15 +32,16 @@ from typing import Any, Callable, Sequence
 
 from tqdm.auto import tqdm
 
+from graphmeta.benchmarks.common import baseline_results, mean_std, task_mean
 from graphmeta.benchmarks.methods import BASELINE_METHODS, META_METHODS, method_overrides
 from graphmeta.benchmarks.published import MOLNET_PUBLISHED, MOLNET_SOURCE
 from graphmeta.data.episodes import Episode, KShotSampler
 from graphmeta.data.splits import PAR_SPLITS, TaskSplit, par_split
 from graphmeta.data.tasks import TaskCollection
-from graphmeta.evaluate import EpisodeResult, evaluate_episodes, sample_eval_episodes
+from graphmeta.evaluate import evaluate_episodes, sample_eval_episodes
 from graphmeta.train import MetaTrainer, TrainConfig
 
-__all__ = ["MolnetSettings", "MOLNET_DATASETS", "run_molnet", "cross_validate_steps", "task_mean", "summarize_seeds"]
+__all__ = ["MolnetSettings", "MOLNET_DATASETS", "run_molnet", "cross_validate_steps", "summarize_seeds"]
 
 MOLNET_DATASETS: tuple[str, ...] = tuple(PAR_SPLITS)
 
@@ -82,15 +82,6 @@ class MolnetSettings:
         out = asdict(self)
         out["seeds"], out["grid"] = list(self.seeds), [dict(g) for g in self.grid]
         return out
-
-
-def task_mean(results: Sequence[EpisodeResult]) -> tuple[float, dict[int, float]]:
-    """Mean over tasks of each task's mean over draws, and the per-task means."""
-    by_task: dict[int, list[float]] = {}
-    for r in results:
-        by_task.setdefault(r.task, []).append(r.metric)
-    per_task = {t: statistics.fmean(v) for t, v in by_task.items()}
-    return statistics.fmean(per_task.values()), per_task
 
 
 def _config(method: str, settings: MolnetSettings, seed: int, steps: int, overrides: dict[str, Any]) -> TrainConfig:
@@ -150,18 +141,8 @@ def _run_meta_seed(collection: TaskCollection, split: TaskSplit, method: str, se
 
 def _run_baseline_seed(collection: TaskCollection, method: str, seed: int, test_episodes: list[Episode],
                        train_episodes: list[Episode], cache: Any) -> dict[str, Any]:
-    from graphmeta.baselines.fingerprints import KNNBaseline, RandomForestBaseline, evaluate_fingerprint_baseline
-
-    def factory() -> Any:
-        return RandomForestBaseline(random_state=seed) if method == "rf" else KNNBaseline()
-
-    def score(episodes: list[Episode]) -> tuple[float, dict[int, float]]:
-        aucs = evaluate_fingerprint_baseline(factory, collection, episodes, cache)
-        return task_mean([EpisodeResult(task=e.task, draw=0, metric=a, n_support=len(e.support), n_query=len(e.query))
-                          for e, a in zip(episodes, aucs)])
-
-    test_score, test_per_task = score(test_episodes)
-    train_score, _ = score(train_episodes)
+    test_score, test_per_task = task_mean(baseline_results(collection, method, seed, test_episodes, cache))
+    train_score, _ = task_mean(baseline_results(collection, method, seed, train_episodes, cache))
     return {"test_roc_auc": test_score, "test_per_task": test_per_task, "train_roc_auc": train_score}
 
 
@@ -211,12 +192,7 @@ def run_molnet(collection: TaskCollection, method: str, settings: MolnetSettings
 
 def summarize_seeds(seeds: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """Mean and standard deviation over seeds of the test score (x 100), the train-task score and their gap."""
-    def stats(values: list[float]) -> dict[str, float]:
-        return {"mean": 100 * statistics.fmean(values),
-                "std": 100 * statistics.stdev(values) if len(values) > 1 else math.nan}
-
     test = [s["test_roc_auc"] for s in seeds]
     train = [s["train_roc_auc"] for s in seeds]
-    return {"n_seeds": len(seeds), "test_roc_auc": stats(test), "train_roc_auc": stats(train),
-            "gap": stats([a - b for a, b in zip(train, test)])}
-
+    return {"n_seeds": len(seeds), "test_roc_auc": mean_std(test, 100), "train_roc_auc": mean_std(train, 100),
+            "gap": mean_std([a - b for a, b in zip(train, test)], 100)}

@@ -8,13 +8,13 @@ import statistics
 from pathlib import Path
 from typing import Any, Sequence
 
-__all__ = ["markdown_table", "plot_learning_curves"]
+__all__ = ["markdown_table", "fsmol_markdown_table", "plot_learning_curves", "plot_fsmol_curves"]
 
 
-def _pm(stats: dict[str, float]) -> str:
+def _pm(stats: dict[str, float], digits: int = 2) -> str:
     if math.isnan(stats["std"]):
-        return f"{stats['mean']:.2f}"
-    return f"{stats['mean']:.2f} ± {stats['std']:.2f}"
+        return f"{stats['mean']:.{digits}f}"
+    return f"{stats['mean']:.{digits}f} ± {stats['std']:.{digits}f}"
 
 
 def markdown_table(results: Sequence[dict[str, Any]]) -> str:
@@ -42,6 +42,73 @@ def markdown_table(results: Sequence[dict[str, Any]]) -> str:
     return "\n\n".join(blocks) + "\n"
 
 
+def fsmol_markdown_table(results: Sequence[dict[str, Any]]) -> str:
+    """FS-Mol: delta-AUPRC per support size (mean ± std over seeds; tasks evaluated at that size), the training-task
+    score and gap at the smallest size, then the published numbers."""
+    sizes = sorted({int(k) for r in results for k in r["summary"]["by_size"]})
+    head = "| method | " + " | ".join(f"ΔAUPRC@{k}" for k in sizes) + " | train-task ΔAUPRC | gap | seeds | train tasks |"
+    lines = ["**FS-Mol** (delta-AUPRC on the test tasks; mean ± std over seeds)", "", head,
+             "|" + "---|" * (len(sizes) + 5)]
+    for r in results:
+        s = r["summary"]
+        cells = []
+        for k in sizes:
+            stats = s["by_size"].get(str(k))
+            n = r["seeds"][0]["by_size"].get(str(k), {}).get("n_tasks") if stats else None
+            cells.append(f"{_pm(stats, 4)} ({n} tasks)" if stats else "")
+        lines.append(f"| graphmeta {r['method']} | " + " | ".join(cells) + f" | {_pm(s['train_delta_auprc'], 4)} | "
+                     f"{_pm(s['gap_at_first_size'], 4)} | {s['n_seeds']} | {r['train_tasks']} |")
+    published = results[0].get("published", {}) if results else {}
+    for method, values in published.items():
+        lines.append(f"| published {method} | " + " | ".join(f"{values[k]:.4f}" if k in values else "" for k in sizes)
+                     + " | | | | 4938 |")
+    if published:
+        lines += ["", f"Published: {results[0].get('published_source', '')}"]
+    return "\n".join(lines) + "\n"
+
+
+def _pyplot() -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _history_panel(ax: Any, histories: Sequence[list[dict[str, Any]]], series: dict[str, tuple[str, str]],
+                   ylabel: str) -> None:
+    """One line per history and series (``{history key: (label, colour)}``)."""
+    for i, hist in enumerate(histories):
+        x = [h["step"] for h in hist]
+        for key, (label, colour) in series.items():
+            ax.plot(x, [h[key] for h in hist], color=colour, alpha=0.6, marker=".", label=label if i == 0 else None)
+    ax.set(xlabel="meta-training step", ylabel=ylabel)
+    ax.legend(loc="best", fontsize=8)
+
+
+def _save(fig: Any, path: str | os.PathLike) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    _pyplot().close(fig)
+    return path
+
+
+def plot_fsmol_curves(result: dict[str, Any], path: str | os.PathLike) -> Path | None:
+    """PNG of the validation-task and training-task delta-AUPRC during meta-training, one pair per seed
+    (``None`` for baselines)."""
+    histories = [s["history"] for s in result["seeds"] if "history" in s]
+    if not histories:
+        return None
+    fig, ax = _pyplot().subplots(figsize=(6, 3.8), constrained_layout=True)
+    _history_panel(ax, histories, {"val_delta_auprc": ("validation tasks (selection)", "tab:green"),
+                                   "train_delta_auprc": ("training tasks (fresh episodes)", "tab:blue")}, "ΔAUPRC")
+    gap = result["summary"]["gap_at_first_size"]
+    ax.set_title(f"FS-Mol {result['method']}; final gap train - test = {gap['mean']:.3f}")
+    return _save(fig, path)
+
+
 def plot_learning_curves(result: dict[str, Any], path: str | os.PathLike) -> Path | None:
     """PNG with (left) the cross-validated held-out ROC-AUC by step, mean over seeds, and (right) the retraining
     curves on fresh training-task episodes and on test-task episodes, one pair of lines per seed.
@@ -51,12 +118,7 @@ def plot_learning_curves(result: dict[str, Any], path: str | os.PathLike) -> Pat
     seeds = [s for s in result["seeds"] if "cv" in s]
     if not seeds:
         return None
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.8), constrained_layout=True)
+    fig, (left, right) = _pyplot().subplots(1, 2, figsize=(10, 3.8), constrained_layout=True)
     curves = [{p["step"]: p["cv_roc_auc"] for p in s["cv"]["candidates"][s["cv"]["chosen"]["grid_index"]]["curve"]}
               for s in seeds]
     steps = sorted(set.intersection(*(set(c) for c in curves)))
@@ -64,20 +126,9 @@ def plot_learning_curves(result: dict[str, Any], path: str | os.PathLike) -> Pat
     for s in seeds:
         left.axvline(s["steps"], color="grey", alpha=0.3, lw=1)
     left.set(title="held-out training tasks (CV), mean over seeds", xlabel="meta-training step", ylabel="ROC-AUC")
-    for i, s in enumerate(seeds):
-        hist = s["retrain_history"]
-        x = [h["step"] for h in hist]
-        right.plot(x, [h["train_roc_auc"] for h in hist], color="tab:blue", alpha=0.6, marker=".",
-                   label="training tasks (fresh episodes)" if i == 0 else None)
-        right.plot(x, [h["test_roc_auc"] for h in hist], color="tab:orange", alpha=0.6, marker=".",
-                   label="test tasks (monitor only)" if i == 0 else None)
-    gap = result["summary"]["gap"]
-    right.set(title=f"retraining; final gap train - test = {gap['mean']:.1f} (x100)", xlabel="meta-training step",
-              ylabel="ROC-AUC")
-    right.legend(loc="best", fontsize=8)
+    _history_panel(right, [s["retrain_history"] for s in seeds],
+                   {"train_roc_auc": ("training tasks (fresh episodes)", "tab:blue"),
+                    "test_roc_auc": ("test tasks (monitor only)", "tab:orange")}, "ROC-AUC")
+    right.set_title(f"retraining; final gap train - test = {result['summary']['gap']['mean']:.1f} (x100)")
     fig.suptitle(f"{result['dataset']} {result['shots']}-shot, {result['method']}")
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
