@@ -16,10 +16,11 @@ from graphmeta.cli.benchmark import BenchmarkCommand
 from graphmeta.cli.datasets import DatasetsCommand
 from graphmeta.cli.demo import DemoCommand
 from graphmeta.cli.fetch import FetchCommand
+from graphmeta.cli.pretrain import PretrainCommand
 from graphmeta.cli.summary import SummaryCommand
 
-SUBCOMMANDS: tuple[type[Subcommand], ...] = (DemoCommand, BenchmarkCommand, SummaryCommand, DatasetsCommand,
-                                              FetchCommand)
+SUBCOMMANDS: tuple[type[Subcommand], ...] = (DemoCommand, BenchmarkCommand, PretrainCommand, SummaryCommand,
+                                              DatasetsCommand, FetchCommand)
 
 
 def build_parser() -> argparse.ArgumentParser:

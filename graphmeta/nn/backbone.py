@@ -15,7 +15,7 @@ Layers (:data:`CONVS`): ``"gin"`` (:class:`~.gin.GINELayer`, the only one that u
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal, Sequence
+from typing import Any, Callable, Literal, Sequence
 
 import torch
 from torch import Tensor, nn
@@ -149,15 +149,18 @@ class GraphEncoder(nn.Module):
             parts.append(self.degree_encoder(deg, layout))
         return torch.stack(parts).sum(0) if len(parts) > 1 else parts[0]
 
-    def forward(self, task_batch: Any, layout: BatchLayout | None = None, update_running_stats: bool = False) -> Tensor:
-        """Graph embeddings ``[n_graphs, hidden_channels]`` of a task batch.
+    def node_embeddings(self, task_batch: Any, layout: BatchLayout | None = None, update_running_stats: bool = False,
+                        input_hook: Callable[[Tensor], Tensor] | None = None) -> Tensor:
+        """Node embeddings ``[n_nodes, hidden_channels]`` after the last layer (before the readout).
 
-        ``update_running_stats=True`` (no gradient needed) moves ``"running"``-mode statistics towards this
-        batch's per-task statistics; the meta-trainer calls it once per outer step.
+        ``input_hook`` maps the input node embeddings to what the layers see: self-supervised pretraining uses
+        it to replace masked atoms by a learned mask token.
         """
         layout = layout or BatchLayout.of(task_batch)
         data = task_batch.batch
         h = self._encode_nodes(data, layout.nodes)
+        if input_hook is not None:
+            h = input_hook(h)
         edge_layout = None
         if self.bond_encoders is not None:
             edge_layout = TaskLayout.from_row_task(layout.nodes.row_task[data.edge_index[1]], layout.nodes.n_tasks)
@@ -173,7 +176,17 @@ class GraphEncoder(nn.Module):
             h = norm(h, layout.nodes)
             if i < len(self.layers) - 1:
                 h = torch.relu(h)
-        return self.readout(h, data.batch, int(task_batch.graph_task.numel()), layout.nodes)
+        return h
+
+    def forward(self, task_batch: Any, layout: BatchLayout | None = None, update_running_stats: bool = False) -> Tensor:
+        """Graph embeddings ``[n_graphs, hidden_channels]`` of a task batch.
+
+        ``update_running_stats=True`` (no gradient needed) moves ``"running"``-mode statistics towards this
+        batch's per-task statistics; the meta-trainer calls it once per outer step.
+        """
+        layout = layout or BatchLayout.of(task_batch)
+        h = self.node_embeddings(task_batch, layout, update_running_stats)
+        return self.readout(h, task_batch.batch.batch, int(task_batch.graph_task.numel()), layout.nodes)
 
 
 class FewShotModel(nn.Module):
