@@ -166,3 +166,15 @@ def test_cli_fsmol_quick_rf_table_has_published_numbers(tmp_path: Path, shared_d
     assert record["results"]["summary"]["by_size"].keys() == {"16"}
     table = (out / "fsmol_quick.md").read_text()
     assert "| graphmeta rf |" in table and "| published ProtoNet | 0.2059 |" in table
+
+
+def test_command_line_is_what_a_user_retypes(monkeypatch: pytest.MonkeyPatch) -> None:
+    import graphmeta.cli.main as cli_main
+    from graphmeta.benchmarks.record import command_line
+
+    monkeypatch.setattr("sys.argv", [cli_main.__file__, "benchmark", "tox21", "--quick"])
+    assert command_line() == "graphmeta benchmark tox21 --quick"
+    monkeypatch.setattr("sys.argv", ["bench/meta_throughput.py", "--regimes", "a"])
+    assert command_line() == "python bench/meta_throughput.py --regimes a"
+    monkeypatch.setattr("sys.argv", ["/usr/local/bin/graphmeta", "demo"])
+    assert command_line() == "graphmeta demo"

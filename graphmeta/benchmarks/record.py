@@ -38,7 +38,11 @@ def machine() -> dict[str, Any]:
 def command_line() -> str:
     """How this process was started, as a user would retype it (``python bench/x.py ...``, ``graphmeta ...``)."""
     program = sys.argv[0] if sys.argv and sys.argv[0] else "python"
-    head = f"python {program}" if program.endswith(".py") else Path(program).name
+    package = Path(__file__).resolve().parents[1]
+    if Path(program).resolve().is_relative_to(package):  # ``python -m graphmeta.cli.main`` is the console script
+        head = "graphmeta"
+    else:
+        head = f"python {program}" if program.endswith(".py") else Path(program).name
     return " ".join([head, *sys.argv[1:]])
 
 
