@@ -178,3 +178,21 @@ def test_command_line_is_what_a_user_retypes(monkeypatch: pytest.MonkeyPatch) ->
     assert command_line() == "python bench/meta_throughput.py --regimes a"
     monkeypatch.setattr("sys.argv", ["/usr/local/bin/graphmeta", "demo"])
     assert command_line() == "graphmeta demo"
+
+
+def test_interrupted_run_reuses_finished_seeds(tox21, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = MolnetSettings.quick(shots=10)
+    full = run_molnet(tox21, "protonet", settings, progress=False, seed_dir=tmp_path)
+    assert sorted(p.name for p in tmp_path.glob("*.json")) == ["tox21_10shot_protonet_seed0.json",
+                                                               "tox21_10shot_protonet_seed1.json"]
+    (tmp_path / "tox21_10shot_protonet_seed1.json").unlink()  # as if killed during seed 1
+    calls = []
+    original = molnet._run_meta_seed
+    monkeypatch.setattr(molnet, "_run_meta_seed", lambda *a, **k: calls.append(a[4]) or original(*a, **k))
+    resumed = run_molnet(tox21, "protonet", settings, progress=False, seed_dir=tmp_path)
+    assert calls == [1]  # seed 0 was reused, seed 1 recomputed
+    assert [s["test_roc_auc"] for s in resumed["seeds"]] == [s["test_roc_auc"] for s in full["seeds"]]
+    other = MolnetSettings.quick(shots=10)
+    other.max_steps = 6
+    with pytest.raises(ValueError, match="different settings"):
+        run_molnet(tox21, "protonet", other, progress=False, seed_dir=tmp_path)

@@ -25,8 +25,11 @@ each support alone.
 
 from __future__ import annotations
 
+import json
+import os
 import statistics
 import time
+from pathlib import Path
 from dataclasses import asdict, dataclass
 from typing import Any, Callable, Sequence
 
@@ -35,6 +38,7 @@ from tqdm.auto import tqdm
 from graphmeta.benchmarks.common import baseline_results, mean_std, task_mean
 from graphmeta.benchmarks.methods import BASELINE_METHODS, META_METHODS, method_overrides
 from graphmeta.benchmarks.published import MOLNET_PUBLISHED, MOLNET_SOURCE
+from graphmeta.benchmarks.record import atomic_write_json, git_commit
 from graphmeta.data.episodes import Episode, KShotSampler
 from graphmeta.data.splits import PAR_SPLITS, TaskSplit, par_split
 from graphmeta.data.tasks import TaskCollection
@@ -146,13 +150,41 @@ def _run_baseline_seed(collection: TaskCollection, method: str, seed: int, test_
     return {"test_roc_auc": test_score, "test_per_task": test_per_task, "train_roc_auc": train_score}
 
 
+def _seed_file(seed_dir: Path, name: str, method: str, settings: MolnetSettings, seed: int) -> Path:
+    return seed_dir / f"{name}_{settings.shots}shot_{method}_seed{seed}.json"
+
+
+def _comparable(settings: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in settings.items() if k != "seeds"}
+
+
+def _load_seed(path: Path, settings: MolnetSettings) -> dict[str, Any] | None:
+    """A finished seed's result from an earlier (interrupted) run, if it used the same settings."""
+    if not path.is_file():
+        return None
+    try:
+        saved = json.loads(path.read_text())
+        same = _comparable(saved["settings"]) == _comparable(settings.to_dict())
+        result = saved["result"]
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise ValueError(f"{path}: unreadable per-seed result ({err}); delete it to recompute the seed") from None
+    if not same:
+        raise ValueError(f"{path} was written with different settings; use another output folder or delete it")
+    return result
+
+
 def run_molnet(collection: TaskCollection, method: str, settings: MolnetSettings, progress: bool = True,
-               on_seed: Callable[[int, dict[str, Any]], None] | None = None) -> dict[str, Any]:
+               on_seed: Callable[[int, dict[str, Any]], None] | None = None,
+               seed_dir: str | os.PathLike | None = None) -> dict[str, Any]:
     """Runs the protocol for one method on ``collection`` (one of :data:`MOLNET_DATASETS`).
 
     Returns a JSON-safe dict: settings, split, per-seed results (chosen steps, CV curve, retraining learning
     curves with the train/test monitors, per-task test ROC-AUC, train-task ROC-AUC, seconds) and the summary
     over seeds beside the published numbers. ``on_seed(seed, result)`` is called after each seed.
+
+    With ``seed_dir``, each finished seed is written there (atomically, with its settings and commit) and a
+    later call with the same settings reuses it: a long run that was interrupted continues with the seeds it
+    had not finished (a seed is deterministic, so the result is the same as an uninterrupted run's).
     """
     name = collection.name.lower()
     if name not in PAR_SPLITS:
@@ -170,6 +202,11 @@ def run_molnet(collection: TaskCollection, method: str, settings: MolnetSettings
     seeds = []
     for seed in tqdm(settings.seeds, desc=f"{name} {settings.shots}-shot {method}", unit="seed",
                      disable=not progress):
+        seed_path = _seed_file(Path(seed_dir), name, method, settings, seed) if seed_dir is not None else None
+        done = _load_seed(seed_path, settings) if seed_path is not None else None
+        if done is not None:
+            seeds.append(done)
+            continue
         start = time.perf_counter()
         test_episodes = _episodes(collection, split.test, settings.shots, settings.query_cap, settings.test_draws,
                                   seed)
@@ -182,6 +219,8 @@ def run_molnet(collection: TaskCollection, method: str, settings: MolnetSettings
         out = {"seed": seed, **out, "seconds": time.perf_counter() - start,
                "test_per_task": {str(t): v for t, v in out["test_per_task"].items()}}
         seeds.append(out)
+        if seed_path is not None:
+            atomic_write_json({"settings": settings.to_dict(), "commit": git_commit(), "result": out}, seed_path)
         if on_seed is not None:
             on_seed(seed, out)
     return {"dataset": name, "method": method, "shots": settings.shots, "settings": settings.to_dict(),

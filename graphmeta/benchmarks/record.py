@@ -13,7 +13,7 @@ from typing import Any
 
 import torch
 
-__all__ = ["command_line", "git_commit", "machine", "write_record"]
+__all__ = ["atomic_write_json", "command_line", "git_commit", "machine", "write_record"]
 
 
 def git_commit(where: str | os.PathLike | None = None) -> str:
@@ -35,6 +35,16 @@ def machine() -> dict[str, Any]:
             "torch_threads": torch.get_num_threads()}
 
 
+def atomic_write_json(data: Any, path: str | os.PathLike) -> Path:
+    """Writes ``data`` as JSON to ``path`` through a temporary file and a rename (never a half-written file)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(data, indent=2) + "\n")
+    os.replace(tmp, path)
+    return path
+
+
 def command_line() -> str:
     """How this process was started, as a user would retype it (``python bench/x.py ...``, ``graphmeta ...``)."""
     program = sys.argv[0] if sys.argv and sys.argv[0] else "python"
@@ -49,10 +59,7 @@ def command_line() -> str:
 def write_record(name: str, results: dict[str, Any], path: str | os.PathLike,
                  wall_seconds: float | None = None) -> Path:
     """Writes ``{benchmark, command, commit, date, machine, wall_seconds, results}`` as JSON to ``path``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     record = {"benchmark": name, "command": command_line(),
               "commit": git_commit(), "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "machine": machine(),
               "wall_seconds": wall_seconds, "results": results}
-    path.write_text(json.dumps(record, indent=2) + "\n")
-    return path
+    return atomic_write_json(record, path)
