@@ -16,6 +16,7 @@ import torch
 from graphmeta.data.episodes import Episode, EpisodeSampler, collate_episodes, episode_rng
 from graphmeta.data.tasks import TaskCollection
 from graphmeta.meta.base import MetaLearner
+from graphmeta.runtime import deterministic
 
 __all__ = ["EVAL_STREAM", "EpisodeResult", "sample_eval_episodes", "predict_episodes", "evaluate_episodes",
            "summarize_by_task"]
@@ -48,12 +49,13 @@ def predict_episodes(learner: MetaLearner, collection: TaskCollection, episodes:
     was_training = learner.training
     learner.eval()
     out: list[torch.Tensor] = []
-    for start in range(0, len(episodes), tasks_per_batch):
-        chunk = episodes[start:start + tasks_per_batch]
-        meta_batch = collate_episodes(collection, chunk).to(device)
-        probs = torch.softmax(learner.evaluate(meta_batch).float(), dim=-1).cpu()
-        sizes = [len(e.query) for e in chunk]
-        out.extend(probs.split(sizes))
+    with deterministic():  # MAML-style evaluation differentiates: keep its kernels reproducible
+        for start in range(0, len(episodes), tasks_per_batch):
+            chunk = episodes[start:start + tasks_per_batch]
+            meta_batch = collate_episodes(collection, chunk).to(device)
+            probs = torch.softmax(learner.evaluate(meta_batch).float(), dim=-1).cpu()
+            sizes = [len(e.query) for e in chunk]
+            out.extend(probs.split(sizes))
     learner.train(was_training)
     return out
 

@@ -32,6 +32,7 @@ from graphmeta.data.episodes import TaskBatch, episode_rng
 from graphmeta.data.graphs import GraphStore
 from graphmeta.data.tasks import TaskCollection
 from graphmeta.nn.backbone import GraphEncoder
+from graphmeta.runtime import deterministic
 
 __all__ = ["DEFAULT_CORPUS", "MoleculeCorpus", "molecule_corpus", "PretrainConfig", "AttributeMasking",
            "pretrain", "load_pretrained_encoder"]
@@ -199,6 +200,14 @@ def pretrain(corpus: MoleculeCorpus, config: PretrainConfig, out_dir: str | os.P
     out = Path(out_dir) if out_dir is not None else None
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
+    with deterministic():
+        return _pretrain_loop(model, optimizer, corpus, config, train, held, out, progress)
+
+
+def _pretrain_loop(model: AttributeMasking, optimizer: torch.optim.Optimizer, corpus: MoleculeCorpus,
+                   config: PretrainConfig, train: np.ndarray, held: np.ndarray, out: Path | None,
+                   progress: bool) -> dict[str, Any]:
+    encoder = model.encoder
     history: list[dict[str, Any]] = []
     losses: list[float] = []
     checkpoint = None

@@ -1,21 +1,27 @@
 """The meta-trainer: outer AdamW over task-batched meta-steps, validation-task model selection, resumable runs.
 
 Model selection and early stopping look at **validation tasks only** (carved out of the training tasks),
-never at test tasks. Every run writes the config it used (``config.json``), a metrics log (``metrics.csv``
-and ``history.json``) and two checkpoints, ``last.pt`` and ``best.pt``, atomically. Episodes of step ``s``
-come from ``episode_rng(seed, s)``, so ``resume=True`` continues exactly where the last checkpoint stopped:
-a resumed run ends with the same weights as an uninterrupted one.
+never at test tasks. Binary tasks train on K-shot episodes of one task each; with ``TrainConfig.n_way`` the
+trainer meta-trains N-way episodes over the classes of a class split (TU graph classification), and a caller
+may pass its own ``train_sampler`` and fixed ``val_episodes`` (e.g. held-out graphs of the training classes).
+
+Every run writes the config it used (``config.json``), a metrics log (``metrics.csv`` and ``history.json``)
+and two checkpoints, ``last.pt`` and ``best.pt``, atomically. Episodes of step ``s`` come from
+``episode_rng(seed, s)``, so ``resume=True`` continues exactly where the last checkpoint stopped: a resumed run
+ends with the same weights as an uninterrupted one (a resume is refused when the config, the training sampler
+or the validation episodes differ).
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import math
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, is_dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 import torch
@@ -23,25 +29,26 @@ from tqdm.auto import tqdm
 
 from graphmeta import __version__
 from graphmeta.checkpoint import load_checkpoint, save_checkpoint
-from graphmeta.data.episodes import (Episode, EpisodeSampler, KShotSampler, StratifiedSupportSampler, collate_episodes,
-                                     sample_meta_batch)
+from graphmeta.data.episodes import (Episode, EpisodeSampler, KShotSampler, NWayKShotSampler, StratifiedSupportSampler,
+                                     collate_episodes, episode_rng, sample_meta_batch)
 from graphmeta.data.splits import TaskSplit
 from graphmeta.data.tasks import TaskCollection
-from graphmeta.evaluate import evaluate_episodes, sample_eval_episodes
+from graphmeta.evaluate import EVAL_STREAM, evaluate_episodes, sample_eval_episodes
 from graphmeta.meta.base import MetaLearner
 from graphmeta.meta.registry import build_learner
 from graphmeta.nn.backbone import FewShotModel, GraphEncoder
-from graphmeta.runtime import retain_freed_memory
+from graphmeta.runtime import deterministic, retain_freed_memory
 
-__all__ = ["PRECISIONS", "TrainConfig", "MetaTrainer", "TrainResult", "build_model"]
+__all__ = ["PRECISIONS", "VAL_METRICS", "TrainConfig", "MetaTrainer", "TrainResult", "build_model",
+           "sample_class_episodes"]
 
 
 #: Meta-step precisions: ``"bf16"`` runs the meta-step under ``torch.autocast`` with bfloat16 (matmuls in
 #: bf16, meta-weights, their gradients and the optimizer in float32); validation always runs in float32.
 PRECISIONS = ("fp32", "bf16")
 
-#: Metrics model selection can use (higher is better for both).
-VAL_METRICS = ("roc_auc", "delta_auprc")
+#: Metrics model selection can use (higher is better for all); N-way episodes use ``"accuracy"``.
+VAL_METRICS = ("roc_auc", "delta_auprc", "accuracy")
 
 
 @dataclass
@@ -56,12 +63,13 @@ class TrainConfig:
     grad_clip: float | None = 10.0
     inner_lr: float | None = None  # MAML family / Reptile: inner step size (learner default if None)
     inner_steps: int | None = None
-    k_shot: int = 10
-    n_query: int = 16
+    k_shot: int = 10  # binary: K positives + K negatives; N-way: K graphs per class
+    n_query: int = 16  # binary: query graphs per episode; N-way: query graphs per class
+    n_way: int | None = None  # N-way episodes over the classes of a class split (multiclass data); None: binary tasks
     eval_every: int = 50
     val_draws: int = 3
     val_query: int | None = 256  # cap on validation query size (stratified); None = all remaining graphs
-    val_metric: str = "roc_auc"  # or "delta_auprc" (FS-Mol): selects the checkpoint
+    val_metric: str = "roc_auc"  # or "delta_auprc" (FS-Mol), "accuracy" (N-way): selects the checkpoint
     val_support_size: int | None = None  # stratified validation supports of this size (FS-Mol); None: k_shot + k_shot
     patience: int | None = None  # early stopping after this many evaluations without improvement
     seed: int = 0
@@ -72,6 +80,7 @@ class TrainConfig:
     readout: str = "mean"
     heads: int = 4  # GAT attention heads (must divide hidden_channels)
     learner_options: dict[str, Any] = field(default_factory=dict)
+    encoder_options: dict[str, Any] = field(default_factory=dict)  # GraphEncoder overrides, e.g. TU node inputs
     precision: str = "fp32"  # "bf16": meta-steps under bf16 autocast (fp32 meta-weights); evaluation stays fp32
 
     def __post_init__(self) -> None:
@@ -79,6 +88,11 @@ class TrainConfig:
             raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
         if self.val_metric not in VAL_METRICS:
             raise ValueError(f"val_metric must be one of {VAL_METRICS}, got {self.val_metric!r}")
+        if self.n_way is not None:
+            if self.n_way < 2:
+                raise ValueError(f"n_way must be at least 2 (or None for binary tasks), got {self.n_way}")
+            if self.val_metric != "accuracy":
+                raise ValueError(f"N-way episodes are scored by val_metric='accuracy', got {self.val_metric!r}")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -107,7 +121,34 @@ _RESUMABLE_CHANGES = ("steps", "patience")
 
 
 def _resumable(config: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in config.items() if k not in _RESUMABLE_CHANGES}
+    """The fields a resume must match; fields a checkpoint predates count with their default."""
+    return {k: v for k, v in {**TrainConfig().to_dict(), **config}.items() if k not in _RESUMABLE_CHANGES}
+
+
+def sample_class_episodes(collection: TaskCollection, classes: Sequence[int], sampler: EpisodeSampler,
+                          n_episodes: int, seed: int, stream: int = 0) -> list[Episode]:
+    """``n_episodes`` fixed N-way episodes over the class set ``classes`` (the same for the same ``seed`` and
+    ``stream``); drawn from the evaluation stream ``episode_rng(seed, EVAL_STREAM, stream, i)``, so they never
+    coincide with meta-training episodes, and different ``stream`` ids give independent episode sets."""
+    return [sampler.sample(collection, [int(c) for c in classes], episode_rng(seed, EVAL_STREAM, stream, i))
+            for i in range(n_episodes)]
+
+
+def _digest(value: Any) -> str:
+    return hashlib.sha256(repr(value).encode()).hexdigest()[:16]
+
+
+def _episodes_record(sampler: EpisodeSampler, val_episodes: Sequence[Episode]) -> dict[str, Any]:
+    """JSON-safe description of the training sampler and a digest of the validation episodes (a resume must
+    see the same ones); a sampler's graph subset is recorded by size and digest."""
+    fields = asdict(sampler) if is_dataclass(sampler) else {}  # type: ignore[call-overload]
+    ids = fields.pop("graph_ids", None)
+    out: dict[str, Any] = {"train_sampler": type(sampler).__name__, **fields}
+    if ids is not None:
+        out["train_graph_ids"] = {"n": len(ids), "sha256": _digest(tuple(ids))}
+    out["val_episodes"] = {"n": len(val_episodes), "sha256": _digest(
+        [(e.task, e.classes, e.support.tolist(), e.query.tolist()) for e in val_episodes])}
+    return out
 
 
 class MetaTrainer:
@@ -117,31 +158,66 @@ class MetaTrainer:
     and its last weights are its "best" -- what a retraining with a step count chosen beforehand (e.g. by
     leave-tasks-out cross-validation, :mod:`graphmeta.benchmarks`) needs.
 
+    With ``config.n_way`` the collection is multiclass and ``split`` a class split (``unit="classes"``): every
+    meta-training episode draws ``n_way`` of the training classes (``k_shot`` + ``n_query`` graphs each), the
+    model has ``n_way`` outputs and selection uses accuracy. Validation episodes come from ``split.valid``
+    classes (``val_draws`` episodes over that class set, ``n_query`` queries per class; ``val_query`` caps binary
+    queries only) unless ``val_episodes`` are given.
+
     Args:
-        collection: the task collection (binary tasks).
-        split: task split with a non-empty ``train`` part (``test`` is never looked at).
+        collection: the task collection (binary tasks; multiclass with ``config.n_way``).
+        split: task (or class) split with a non-empty ``train`` part (``test`` is never looked at).
         config: the run configuration.
         out_dir: folder for config, logs and checkpoints (``None``: keep everything in memory).
         progress: show a tqdm progress bar.
         monitor: named episode sets (e.g. fresh episodes of training tasks, test-task episodes for a
             meta-overfitting curve) scored at every evaluation and logged as ``<name>_<val_metric>``; they are
             reported only, never used for model selection or early stopping.
+        deterministic: run :meth:`fit` with PyTorch's deterministic kernels (:func:`graphmeta.runtime.deterministic`):
+            the same seed gives the same weights even when the machine is busy (~2% slower).
         retain_memory: call :func:`graphmeta.runtime.retain_freed_memory` (glibc keeps freed memory for the
             next meta-step instead of faulting fresh pages in; ~10% faster steps on CPU, the process keeps
             its peak memory). Process-wide; ``False`` leaves the allocator alone.
+        train_sampler: draws the meta-training episodes of ``split.train`` instead of the sampler the config
+            describes (e.g. an :class:`~graphmeta.data.episodes.NWayKShotSampler` restricted to a graph subset);
+            it must give ``config.n_way`` (binary: 2) classes per episode.
+        val_episodes: fixed validation episodes that select the checkpoint instead of episodes of
+            ``split.valid`` (which must then be empty), e.g. episodes of held-out graphs of the training classes.
     """
 
     def __init__(self, collection: TaskCollection, split: TaskSplit, config: TrainConfig,
                  out_dir: str | os.PathLike | None = None, progress: bool = True,
-                 monitor: dict[str, list[Episode]] | None = None, retain_memory: bool = True) -> None:
+                 monitor: dict[str, list[Episode]] | None = None, deterministic: bool = True, retain_memory: bool = True,
+                 train_sampler: EpisodeSampler | None = None, val_episodes: list[Episode] | None = None) -> None:
         if not split.train:
             raise ValueError("meta-training needs training tasks")
-        if collection.task_type != "binary":
-            raise ValueError(f"MetaTrainer trains on binary tasks; {collection.name} has {collection.task_type} tasks")
+        n_way = config.n_way or 2
+        if config.n_way is None and collection.task_type != "binary":
+            raise ValueError(f"MetaTrainer trains on binary tasks; {collection.name} has {collection.task_type} tasks "
+                             f"(set TrainConfig.n_way for N-way episodes over classes)")
+        if config.n_way is not None:
+            if collection.task_type != "multiclass" or split.unit != "classes":
+                raise ValueError(f"n_way={config.n_way} needs multiclass data and a class split; {collection.name} "
+                                 f"has {collection.task_type} tasks and the split is over {split.unit}")
+            if len(split.train) < config.n_way:
+                raise ValueError(f"{config.n_way}-way episodes need at least {config.n_way} training classes, "
+                                 f"the split has {len(split.train)}")
+            if config.learner == "finetune":
+                raise ValueError("the finetune learner's multitask head scores binary tasks; it cannot meta-train "
+                                 "on N-way class episodes")
+        if train_sampler is not None and getattr(train_sampler, "n_way", 2) != n_way:
+            raise ValueError(f"train_sampler gives {getattr(train_sampler, 'n_way', 2)}-way episodes, the config "
+                             f"{n_way}-way ones")
+        if val_episodes is not None:
+            if split.valid:
+                raise ValueError("pass either validation tasks/classes in split.valid or val_episodes, not both")
+            if any(e.n_way != n_way for e in val_episodes):
+                raise ValueError(f"val_episodes must all be {n_way}-way episodes")
         self.collection, self.split, self.config = collection, split, config
         self.out_dir = Path(out_dir) if out_dir is not None else None
         self.progress = progress
         self.monitor = dict(monitor or {})
+        self.deterministic = deterministic
         if retain_memory:
             retain_freed_memory()
         torch.manual_seed(config.seed)
@@ -149,16 +225,29 @@ class MetaTrainer:
         if config.learner == "finetune":  # the multitask head has one output per task of the collection
             options.setdefault("n_tasks", collection.n_tasks)
         self.learner: MetaLearner = build_learner(
-            config.learner, build_model(config), inner_lr=config.inner_lr, inner_steps=config.inner_steps, **options)
+            config.learner, build_model(config, n_way, **config.encoder_options), inner_lr=config.inner_lr,
+            inner_steps=config.inner_steps, **options)
         self.optimizer = torch.optim.AdamW(self.learner.parameters(), lr=config.outer_lr,
                                            weight_decay=config.weight_decay)
-        self.train_sampler = KShotSampler(config.k_shot, n_query=config.n_query)
-        stratify = config.val_query is not None
-        val_sampler: EpisodeSampler = (
-            StratifiedSupportSampler(config.val_support_size, n_query=config.val_query, stratify_query=stratify)
-            if config.val_support_size else KShotSampler(config.k_shot, n_query=config.val_query, stratify_query=stratify))
-        self.val_episodes = sample_eval_episodes(collection, split.valid, val_sampler, config.val_draws, config.seed)
-        self.selects = bool(split.valid)
+        self.train_sampler: EpisodeSampler = (
+            train_sampler if train_sampler is not None
+            else NWayKShotSampler(config.n_way, config.k_shot, config.n_query) if config.n_way
+            else KShotSampler(config.k_shot, n_query=config.n_query))
+        if val_episodes is not None:
+            self.val_episodes = list(val_episodes)
+        elif config.n_way:  # N-way validation episodes over the validation classes, n_query queries per class
+            self.val_episodes = (sample_class_episodes(
+                collection, split.valid, NWayKShotSampler(config.n_way, config.k_shot, config.n_query),
+                config.val_draws, config.seed) if split.valid else [])
+        else:
+            stratify = config.val_query is not None
+            val_sampler: EpisodeSampler = (
+                StratifiedSupportSampler(config.val_support_size, n_query=config.val_query, stratify_query=stratify)
+                if config.val_support_size
+                else KShotSampler(config.k_shot, n_query=config.val_query, stratify_query=stratify))
+            self.val_episodes = sample_eval_episodes(collection, split.valid, val_sampler, config.val_draws,
+                                                     config.seed)
+        self.selects = bool(self.val_episodes)
         self.step = 0
         self.best_metric = -math.inf
         self.best_step = -1
@@ -176,8 +265,9 @@ class MetaTrainer:
         return {"train": self.config.to_dict(), "encoder": self.learner.model.encoder.config,
                 "n_way": self.learner.model.n_way, "collection": self.collection.name,
                 "featurizer": self.collection.featurizer, "split": {"train": list(self.split.train),
-                                                                    "valid": list(self.split.valid)},
-                "graphmeta": __version__}
+                                                                    "valid": list(self.split.valid),
+                                                                    "unit": self.split.unit},
+                "episodes": _episodes_record(self.train_sampler, self.val_episodes), "graphmeta": __version__}
 
     def save(self, name: str) -> Path | None:
         if self.out_dir is None:
@@ -192,6 +282,10 @@ class MetaTrainer:
             changed = sorted(k for k in set(saved) | set(current) if saved.get(k) != current.get(k))
             raise ValueError(f"{path}: checkpoint was written with a different TrainConfig ({', '.join(changed)}); "
                              f"refusing to resume")
+        saved_episodes = blob["config"].get("episodes")  # absent in checkpoints that predate the record
+        if saved_episodes is not None and saved_episodes != self._checkpoint_config()["episodes"]:
+            raise ValueError(f"{path}: checkpoint was written with a different training sampler or different "
+                             f"validation episodes; refusing to resume")
         state = blob["state"]
         self.learner.load_state_dict(state["learner"])
         self.optimizer.load_state_dict(state["optimizer"])
@@ -207,7 +301,7 @@ class MetaTrainer:
         return self.config.val_metric
 
     def validate(self) -> float:
-        """Mean ``config.val_metric`` over the (fixed) validation episodes (NaN without validation tasks)."""
+        """Mean ``config.val_metric`` over the (fixed) validation episodes (NaN without validation episodes)."""
         return self._score(self.val_episodes)
 
     def _score(self, episodes: list[Episode]) -> float:
@@ -228,6 +322,10 @@ class MetaTrainer:
 
     def fit(self, resume: bool = False) -> TrainResult:
         """Runs (or, with ``resume=True`` and a ``last.pt`` in ``out_dir``, continues) meta-training."""
+        with deterministic(self.deterministic):
+            return self._fit(resume)
+
+    def _fit(self, resume: bool) -> TrainResult:
         cfg = self.config
         if self.out_dir is not None:
             self.out_dir.mkdir(parents=True, exist_ok=True)
@@ -242,7 +340,7 @@ class MetaTrainer:
                    disable=not self.progress, leave=False)
         while self.step < cfg.steps:
             episodes = sample_meta_batch(self.collection, self.train_sampler, self.split.train, cfg.meta_batch_size,
-                                         cfg.seed, self.step)
+                                         cfg.seed, self.step, self.split.unit)
             meta_batch = collate_episodes(self.collection, episodes)
             self.optimizer.zero_grad(set_to_none=True)
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.precision == "bf16"):

@@ -38,3 +38,19 @@ FSMOL_PUBLISHED: dict[str, dict[int, float]] = {
     "RF": {16: 0.0934, 128: 0.2129},
     "kNN": {16: 0.0508, 128: 0.1393},
 }
+
+# -- few-shot graph classification on TU-derived data (accuracy %, N-way = all test classes of the GSM split) --
+__all__ += ["TU_PUBLISHED", "TU_SOURCE"]
+
+TU_SOURCE = ("Upper references (some of these papers select checkpoints or settings on test episodes): "
+             "AS-MAML: Ma et al., Adaptive-Step Graph Meta-Learner for Few-Shot Graph Classification, CIKM 2020; "
+             "GSM-GAT: Chauhan, Nathani, Kaul, Few-Shot Learning on Graphs via Super-Classes based on Graph "
+             "Spectral Measures, ICLR 2020; FAITH: Wang et al., Faith: Few-Shot Graph Classification with "
+             "Hierarchical Task Graphs, IJCAI 2022 (test accuracy %, 5-shot and 10-shot)")
+
+#: ``{benchmark: {shots: {method: accuracy %}}}`` (benchmark names of :data:`graphmeta.benchmarks.tu.TU_BENCHMARKS`).
+TU_PUBLISHED: dict[str, dict[int, dict[str, float]]] = {
+    "triangles": {5: {"AS-MAML": 86.5}, 10: {"AS-MAML": 87.3}},
+    "letter-high": {5: {"AS-MAML": 76.3}, 10: {"AS-MAML": 77.9}},
+    "enzymes": {5: {"GSM-GAT": 55.4, "FAITH": 57.9}, 10: {"GSM-GAT": 60.6, "FAITH": 62.2}},
+}

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 __all__ = ["markdown_table", "fsmol_markdown_table", "plot_learning_curves", "plot_fsmol_curves"]
+__all__ += ["tu_markdown_table", "plot_tu_curves"]
 
 
 def _pm(stats: dict[str, float], digits: int = 2) -> str:
@@ -131,4 +132,47 @@ def plot_learning_curves(result: dict[str, Any], path: str | os.PathLike) -> Pat
                     "test_roc_auc": ("test tasks (monitor only)", "tab:orange")}, "ROC-AUC")
     right.set_title(f"retraining; final gap train - test = {result['summary']['gap']['mean']:.1f} (x100)")
     fig.suptitle(f"{result['dataset']} {result['shots']}-shot, {result['method']}")
+    return _save(fig, path)
+
+
+def tu_markdown_table(results: Sequence[dict[str, Any]]) -> str:
+    """One table per (benchmark, shots) of the TU protocol: graphmeta's methods (test accuracy %, mean ± std
+    over seeds, the mean per-seed 95% CI, training-class accuracy and the gap) followed by the published numbers
+    for the same setting, labelled as upper references."""
+    blocks = []
+    keys = sorted({(r["dataset"], r["shots"]) for r in results})
+    for dataset, shots in keys:
+        rows = [r for r in results if r["dataset"] == dataset and r["shots"] == shots]
+        n_way = rows[0]["n_way"]
+        lines = [f"**{dataset}, {n_way}-way {shots}-shot** (test accuracy % over test episodes; mean ± std over "
+                 f"seeds; ±CI = mean per-seed 95% CI half-width)", "",
+                 "| method | test accuracy | ±CI | train-class accuracy | gap (train - test) | seeds | best steps |",
+                 "|---|---|---|---|---|---|---|"]
+        for r in rows:
+            s = r["summary"]
+            steps = sorted({seed["best_step"] for seed in r["seeds"]})
+            lines.append(f"| graphmeta {r['method']} | {_pm(s['test_accuracy'])} | {s['test_ci95_mean']:.2f} | "
+                         f"{_pm(s['train_accuracy'])} | {_pm(s['gap'])} | {s['n_seeds']} | "
+                         f"{', '.join(map(str, steps))} |")
+        published = rows[0].get("published", {})
+        for method, value in published.items():
+            lines.append(f"| published {method} (upper reference) | {value:.2f} | | | | | |")
+        if published:
+            lines += ["", f"Published: {rows[0].get('published_source', '')}"]
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks) + "\n"
+
+
+def plot_tu_curves(result: dict[str, Any], path: str | os.PathLike) -> Path:
+    """PNG of held-out-graph validation accuracy (selection), fresh training-class accuracy and test-class
+    accuracy (monitor only) during meta-training, one set of lines per seed."""
+    fig, ax = _pyplot().subplots(figsize=(6, 3.8), constrained_layout=True)
+    series = {"val_accuracy": ("held-out graphs of training classes (selection)", "tab:green"),
+              "train_accuracy": ("training classes (fresh episodes)", "tab:blue")}
+    histories = [s["history"] for s in result["seeds"]]
+    if all("test_accuracy" in h for hist in histories for h in hist):
+        series["test_accuracy"] = ("test classes (monitor only)", "tab:orange")
+    _history_panel(ax, histories, series, "accuracy")
+    ax.set_title(f"{result['dataset']} {result['n_way']}-way {result['shots']}-shot, {result['method']}; "
+                 f"final gap = {result['summary']['gap']['mean']:.1f} (x100)", fontsize=9)
     return _save(fig, path)

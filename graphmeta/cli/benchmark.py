@@ -5,17 +5,23 @@ from __future__ import annotations
 import argparse
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from graphmeta.benchmarks.fsmol import FsmolSettings, run_fsmol
 from graphmeta.benchmarks.methods import METHODS
 from graphmeta.benchmarks.molnet import MOLNET_DATASETS, MolnetSettings, run_molnet
 from graphmeta.benchmarks.record import write_record
-from graphmeta.benchmarks.report import fsmol_markdown_table, markdown_table, plot_fsmol_curves, plot_learning_curves
+from graphmeta.benchmarks.report import (fsmol_markdown_table, markdown_table, plot_fsmol_curves, plot_learning_curves,
+                                         plot_tu_curves, tu_markdown_table)
+from graphmeta.benchmarks.tu import TU_BENCHMARKS, TUSettings, check_tu_method, run_tu
 from graphmeta.cli.base import Subcommand, add_data_dir_argument
 from graphmeta.data.api import load_dataset
 
-BENCHMARKS = (*MOLNET_DATASETS, "fsmol")
+BENCHMARKS = (*MOLNET_DATASETS, "fsmol", *TU_BENCHMARKS)
+
+#: Defaults that differ between protocols: methods (fingerprint baselines need molecules), shots.
+_DEFAULT_METHODS = {"molecules": ["protonet", "maml", "rf"], "tu": ["protonet", "maml"]}
+_DEFAULT_SHOTS = {"molnet": [10, 1], "tu": [5, 10]}
 
 #: command-line option -> settings field, for the options both protocols share
 _SHARED_OPTIONS = {"seeds": "seeds", "hidden": "hidden_channels", "layers": "num_layers", "eval_every": "eval_every"}
@@ -23,28 +29,34 @@ _SHARED_OPTIONS = {"seeds": "seeds", "hidden": "hidden_channels", "layers": "num
 
 class BenchmarkCommand(Subcommand):
     name = "benchmark"
-    help = ("run a few-shot benchmark protocol (PAR MoleculeNet: tox21, sider, muv, toxcast; FS-Mol: fsmol) and "
-            "write its results")
+    help = ("run a few-shot benchmark protocol (PAR MoleculeNet: tox21, sider, muv, toxcast; FS-Mol: fsmol; "
+            "TU graph classification: triangles, letter-high, enzymes, coil-del) and write its results")
 
     @classmethod
     def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("benchmark", choices=BENCHMARKS, help="protocol / dataset")
-        parser.add_argument("--method", nargs="+", choices=METHODS, default=["protonet", "maml", "rf"],
-                            help="methods to run (default: protonet maml rf)")
-        parser.add_argument("--shots", nargs="+", type=int, default=[10, 1],
-                            help="MoleculeNet: K positives + K negatives per support (default 10 1)")
+        parser.add_argument("--method", nargs="+", choices=METHODS, default=None,
+                            help="methods to run (default: protonet maml rf; TU: protonet maml)")
+        parser.add_argument("--shots", nargs="+", type=int, default=None,
+                            help="MoleculeNet: K positives + K negatives per support (default 10 1); TU: K graphs "
+                                 "per class (default 5 10)")
         parser.add_argument("--support-sizes", nargs="+", type=int, default=None,
                             help="FS-Mol: stratified support sizes (default 16 32 64 128 256)")
         parser.add_argument("--seeds", type=int, default=None,
-                            help="number of seeds, 0..N-1 (default: MoleculeNet 10, FS-Mol 1; 2 / 1 with --quick)")
+                            help="number of seeds, 0..N-1 (default: MoleculeNet 10, FS-Mol 1, TU 5; 2 / 1 / 2 with "
+                                 "--quick)")
         parser.add_argument("--steps", type=int, default=None,
-                            help="meta-training steps (MoleculeNet: length of the CV curve, default 1000; FS-Mol 2000)")
-        parser.add_argument("--eval-every", type=int, default=None, help="evaluation interval (default 100 / 200)")
+                            help="meta-training steps (MoleculeNet: length of the CV curve, default 1000; FS-Mol, "
+                                 "TU 2000)")
+        parser.add_argument("--eval-every", type=int, default=None,
+                            help="evaluation interval (default 100 / 200 / 100)")
         parser.add_argument("--hidden", type=int, default=None, help="GNN width (default 128)")
         parser.add_argument("--layers", type=int, default=None, help="GNN layers (default 5)")
         parser.add_argument("--quick", action="store_true", help="tiny model, few steps, capped queries: a smoke test")
         parser.add_argument("--out", type=Path, default=Path("graphmeta-benchmarks"),
-                            help="folder for the JSON records, the markdown table and the plots")
+                            help="folder for the JSON records, the markdown table and the plots (MoleculeNet: finished "
+                                 "seeds are kept in OUT/seeds, so rerunning the same command continues an "
+                                 "interrupted run)")
         add_data_dir_argument(parser)
         parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
@@ -59,47 +71,99 @@ class BenchmarkCommand(Subcommand):
         return settings
 
     @classmethod
-    def run(cls, args: argparse.Namespace) -> int:
-        collection = load_dataset(args.benchmark, data_dir_override=args.data_dir, progress=not args.no_progress)
+    def _record(cls, args: argparse.Namespace, stem: str, name: str, run: Callable[[], dict[str, Any]],
+                plot: Callable[[dict[str, Any], Path], Path | None], describe: Callable[[dict[str, Any]], str]) -> dict:
+        """Runs one (protocol, method, shots) cell, writes its JSON record and plot, prints one line."""
+        start = time.perf_counter()
+        result = run()
         suffix = "_quick" if args.quick else ""
-        progress = not args.no_progress
+        path = write_record(name, result, args.out / f"{stem}{suffix}.json", time.perf_counter() - start)
+        png = plot(result, args.out / f"{stem}{suffix}.png")
+        print(f"{describe(result)} -> {path}" + (f", {png}" if png else ""))
+        return result
+
+    @classmethod
+    def _run_tu(cls, args: argparse.Namespace, progress: bool) -> str:
+        """The TU protocol for every shot count and method; returns the markdown table."""
+        collection = load_dataset(TU_BENCHMARKS[args.benchmark].dataset, data_dir_override=args.data_dir,
+                                  progress=progress)
+        methods = args.method or _DEFAULT_METHODS["tu"]
+        for method in methods:  # refuse a method that does not apply before anything runs
+            check_tu_method(method)
+
+        def describe(r: dict[str, Any]) -> str:
+            s = r["summary"]
+            return (f"{args.benchmark} {r['n_way']}-way {r['shots']}-shot {r['method']}: test accuracy "
+                    f"{s['test_accuracy']['mean']:.2f} +- {s['test_accuracy']['std']:.2f} over {s['n_seeds']} seeds "
+                    f"(mean 95% CI +-{s['test_ci95_mean']:.2f}; train classes {s['train_accuracy']['mean']:.2f}, "
+                    f"gap {s['gap']['mean']:.2f})")
+
         results = []
-        if args.benchmark == "fsmol":
-            settings = cls._apply(FsmolSettings.quick() if args.quick else FsmolSettings(), args, "steps")
-            if args.support_sizes:
-                settings.support_sizes = tuple(args.support_sizes)
-            for method in args.method:
-                start = time.perf_counter()
-                result = run_fsmol(collection, method, settings, progress=progress)
-                stem = f"fsmol_{method}{suffix}"
-                path = write_record("fsmol", result, args.out / f"{stem}.json", time.perf_counter() - start)
-                plot = plot_fsmol_curves(result, args.out / f"{stem}.png")
-                sizes = ", ".join(f"@{k} {v['mean']:.4f}" for k, v in result["summary"]["by_size"].items())
-                print(f"fsmol {method}: delta-AUPRC {sizes} -> {path}" + (f", {plot}" if plot else ""))
-                results.append(result)
-            table = fsmol_markdown_table(results)
+        for shots in _positive_shots(args.shots or _DEFAULT_SHOTS["tu"]):
+            settings = cls._apply(TUSettings.quick(shots) if args.quick else TUSettings(shots=shots), args, "steps")
+            for method in methods:
+                results.append(cls._record(
+                    args, f"{args.benchmark}_{shots}shot_{method}", f"{args.benchmark}-{shots}shot",
+                    lambda: run_tu(collection, args.benchmark, method, settings, progress=progress),
+                    plot_tu_curves, describe))
+        return tu_markdown_table(results)
+
+    @classmethod
+    def _run_fsmol(cls, args: argparse.Namespace, progress: bool) -> str:
+        collection = load_dataset("fsmol", data_dir_override=args.data_dir, progress=progress)
+        settings = cls._apply(FsmolSettings.quick() if args.quick else FsmolSettings(), args, "steps")
+        if args.support_sizes:
+            settings.support_sizes = tuple(args.support_sizes)
+
+        def describe(r: dict[str, Any]) -> str:
+            sizes = ", ".join(f"@{k} {v['mean']:.4f}" for k, v in r["summary"]["by_size"].items())
+            return f"fsmol {r['method']}: delta-AUPRC {sizes}"
+
+        results = [cls._record(args, f"fsmol_{method}", "fsmol",
+                               lambda: run_fsmol(collection, method, settings, progress=progress),
+                               plot_fsmol_curves, describe)
+                   for method in args.method or _DEFAULT_METHODS["molecules"]]
+        return fsmol_markdown_table(results)
+
+    @classmethod
+    def _run_molnet(cls, args: argparse.Namespace, progress: bool) -> str:
+        collection = load_dataset(args.benchmark, data_dir_override=args.data_dir, progress=progress)
+
+        def describe(r: dict[str, Any]) -> str:
+            s = r["summary"]
+            return (f"{args.benchmark} {r['shots']}-shot {r['method']}: test ROC-AUC {s['test_roc_auc']['mean']:.2f} "
+                    f"+- {s['test_roc_auc']['std']:.2f} over {s['n_seeds']} seeds (train tasks "
+                    f"{s['train_roc_auc']['mean']:.2f}, gap {s['gap']['mean']:.2f})")
+
+        results = []
+        for shots in _positive_shots(args.shots or _DEFAULT_SHOTS["molnet"]):
+            settings = cls._apply(MolnetSettings.quick(shots) if args.quick else MolnetSettings(shots=shots), args,
+                                  "max_steps")
+            for method in args.method or _DEFAULT_METHODS["molecules"]:
+                results.append(cls._record(
+                    args, f"{args.benchmark}_{shots}shot_{method}", f"{args.benchmark}-{shots}shot",
+                    lambda: run_molnet(collection, method, settings, progress=progress, seed_dir=args.out / "seeds"),
+                    plot_learning_curves, describe))
+        return markdown_table(results)
+
+    @classmethod
+    def run(cls, args: argparse.Namespace) -> int:
+        progress = not args.no_progress
+        if args.benchmark in TU_BENCHMARKS:
+            table = cls._run_tu(args, progress)
+        elif args.benchmark == "fsmol":
+            table = cls._run_fsmol(args, progress)
         else:
-            for shots in args.shots:
-                if shots < 1:
-                    raise ValueError(f"--shots must be positive, got {shots}")
-                settings = cls._apply(MolnetSettings.quick(shots) if args.quick else MolnetSettings(shots=shots), args,
-                                      "max_steps")
-                for method in args.method:
-                    start = time.perf_counter()
-                    result = run_molnet(collection, method, settings, progress=progress)
-                    stem = f"{args.benchmark}_{shots}shot_{method}{suffix}"
-                    path = write_record(f"{args.benchmark}-{shots}shot", result, args.out / f"{stem}.json",
-                                        time.perf_counter() - start)
-                    plot = plot_learning_curves(result, args.out / f"{stem}.png")
-                    s = result["summary"]
-                    print(f"{args.benchmark} {shots}-shot {method}: test ROC-AUC {s['test_roc_auc']['mean']:.2f} "
-                          f"+- {s['test_roc_auc']['std']:.2f} over {s['n_seeds']} seeds (train tasks "
-                          f"{s['train_roc_auc']['mean']:.2f}, gap {s['gap']['mean']:.2f}) -> {path}"
-                          + (f", {plot}" if plot else ""))
-                    results.append(result)
-            table = markdown_table(results)
+            table = cls._run_molnet(args, progress)
         args.out.mkdir(parents=True, exist_ok=True)
-        (args.out / f"{args.benchmark}{suffix}.md").write_text(table)
+        (args.out / f"{args.benchmark}{'_quick' if args.quick else ''}.md").write_text(table)
         print()
         print(table)
         return 0
+
+
+def _positive_shots(shots: list[int]) -> list[int]:
+    bad = [k for k in shots if k < 1]
+    if bad:
+        raise ValueError(f"--shots must be positive, got {bad[0]}")
+    return shots

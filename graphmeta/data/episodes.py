@@ -198,15 +198,26 @@ class StratifiedSupportSampler:
 
 @dataclass(frozen=True)
 class NWayKShotSampler:
-    """``n_way`` classes drawn from a class set, each with ``k_shot`` support and ``n_query`` query graphs."""
+    """``n_way`` classes drawn from a class set, each with ``k_shot`` support and ``n_query`` query graphs.
+
+    ``graph_ids`` restricts every episode to a subset of the graphs (default ``None``: all graphs of a class),
+    e.g. the meta-training graphs of the training classes while their held-out graphs are kept for model
+    selection; stored sorted and deduplicated.
+    """
 
     n_way: int
     k_shot: int
     n_query: int
+    graph_ids: tuple[int, ...] | None = None
 
     def __post_init__(self) -> None:
         if self.n_way < 2 or self.k_shot < 1 or self.n_query < 1:
             raise ValueError("need n_way >= 2, k_shot >= 1 and n_query >= 1")
+        if self.graph_ids is not None:
+            ids = tuple(sorted({int(g) for g in self.graph_ids}))
+            if not ids:
+                raise ValueError("graph_ids must name at least one graph (or be None for all graphs)")
+            object.__setattr__(self, "graph_ids", ids)
 
     def sample(self, collection: TaskCollection, task: int | Sequence[int], rng: np.random.Generator) -> Episode:
         if collection.task_type != "multiclass":
@@ -217,14 +228,18 @@ class NWayKShotSampler:
                                          f"got {class_set}")
         graphs, values = collection.labels.task(0)
         graphs_np, values_np = graphs.numpy(), values.numpy()
+        if self.graph_ids is not None:
+            keep = np.isin(graphs_np, np.asarray(self.graph_ids, dtype=graphs_np.dtype))
+            graphs_np, values_np = graphs_np[keep], values_np[keep]
         classes = tuple(int(c) for c in rng.choice(class_set, self.n_way, replace=False))
         need = self.k_shot + self.n_query
         support, query = [], []
         for c in classes:
             members = graphs_np[values_np == c]
             if len(members) < need:
+                subset = "" if self.graph_ids is None else " in the sampler's graph subset"
                 raise NotEnoughExamplesError(f"{collection.name} class {c}: {self.k_shot}-shot with {self.n_query} "
-                                             f"queries needs {need} graphs, the class has {len(members)}")
+                                             f"queries needs {need} graphs, the class has {len(members)}{subset}")
             picked = rng.choice(members, need, replace=False)
             support.append(picked[: self.k_shot])
             query.append(picked[self.k_shot:])
