@@ -166,6 +166,9 @@ def test_cli_fsmol_quick_rf_table_has_published_numbers(tmp_path: Path, shared_d
     assert record["results"]["summary"]["by_size"].keys() == {"16"}
     table = (out / "fsmol_quick.md").read_text()
     assert "| graphmeta rf |" in table and "| published ProtoNet | 0.2059 |" in table
+    from graphmeta.benchmarks.report import fsmol_markdown_table
+
+    assert fsmol_markdown_table([record["results"]]) == table  # the stored record rebuilds the same table
 
 
 def test_command_line_is_what_a_user_retypes(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -61,7 +61,8 @@ def fsmol_markdown_table(results: Sequence[dict[str, Any]]) -> str:
                      f"{_pm(s['gap_at_first_size'], 4)} | {s['n_seeds']} | {r['train_tasks']} |")
     published = results[0].get("published", {}) if results else {}
     for method, values in published.items():
-        lines.append(f"| published {method} | " + " | ".join(f"{values[k]:.4f}" if k in values else "" for k in sizes)
+        by_size = {int(k): v for k, v in values.items()}  # JSON records turn the int keys into strings
+        lines.append(f"| published {method} | " + " | ".join(f"{by_size[k]:.4f}" if k in by_size else "" for k in sizes)
                      + " | | | | 4938 |")
     if published:
         lines += ["", f"Published: {results[0].get('published_source', '')}"]
