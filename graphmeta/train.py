@@ -37,6 +37,7 @@ from graphmeta.evaluate import EVAL_STREAM, evaluate_episodes, sample_eval_episo
 from graphmeta.meta.base import MetaLearner
 from graphmeta.meta.registry import build_learner
 from graphmeta.nn.backbone import FewShotModel, GraphEncoder
+from graphmeta.pretrain import load_pretrained_encoder
 from graphmeta.runtime import deterministic, retain_freed_memory
 
 __all__ = ["PRECISIONS", "VAL_METRICS", "TrainConfig", "MetaTrainer", "TrainResult", "build_model",
@@ -82,6 +83,7 @@ class TrainConfig:
     learner_options: dict[str, Any] = field(default_factory=dict)
     encoder_options: dict[str, Any] = field(default_factory=dict)  # GraphEncoder overrides, e.g. TU node inputs
     precision: str = "fp32"  # "bf16": meta-steps under bf16 autocast (fp32 meta-weights); evaluation stays fp32
+    pretrained_encoder: str | None = None  # encoder.pt of `graphmeta pretrain`: the backbone starts from it
 
     def __post_init__(self) -> None:
         if self.precision not in PRECISIONS:
@@ -224,9 +226,11 @@ class MetaTrainer:
         options = dict(config.learner_options)
         if config.learner == "finetune":  # the multitask head has one output per task of the collection
             options.setdefault("n_tasks", collection.n_tasks)
-        self.learner: MetaLearner = build_learner(
-            config.learner, build_model(config, n_way, **config.encoder_options), inner_lr=config.inner_lr,
-            inner_steps=config.inner_steps, **options)
+        model = build_model(config, n_way, **config.encoder_options)
+        if config.pretrained_encoder is not None:
+            load_pretrained_encoder(config.pretrained_encoder, model.encoder, featurizer=collection.featurizer)
+        self.learner: MetaLearner = build_learner(config.learner, model, inner_lr=config.inner_lr,
+                                                  inner_steps=config.inner_steps, **options)
         self.optimizer = torch.optim.AdamW(self.learner.parameters(), lr=config.outer_lr,
                                            weight_decay=config.weight_decay)
         self.train_sampler: EpisodeSampler = (

@@ -3,6 +3,7 @@ learns something, determinism, loading pretrained weights safely."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -85,3 +86,25 @@ def test_cli_pretrain_writes_a_loadable_encoder(tmp_path: Path, tox21) -> None:
                                      featurizer=tox21.featurizer)
     assert config["pretrain"]["extra"] == {"datasets": ["tox21"]} and config["pretrain"]["steps"] == 3
     assert main(["pretrain", "--datasets", "tox21", "--mask-rate", "0", "--out", str(out), "--no-progress"]) == 2
+    bench = tmp_path / "bench"  # the quick MoleculeNet protocol (GIN 16x2) starting from that backbone
+    assert main(["benchmark", "tox21", "--quick", "--method", "protonet", "--shots", "10", "--seeds", "1",
+                 "--pretrained", str(out / "encoder.pt"), "--out", str(bench), "--no-progress"]) == 0
+    record = json.loads((bench / "tox21_10shot_protonet_quick.json").read_text())
+    assert record["results"]["settings"]["pretrained_encoder"] == str(out / "encoder.pt")
+
+
+def test_meta_training_starts_from_the_pretrained_backbone(tox21, tmp_path: Path) -> None:
+    from graphmeta.data.splits import par_split
+    from graphmeta.train import MetaTrainer, TrainConfig
+
+    run = pretrain(molecule_corpus([tox21]), _config(steps=2, eval_every=2), out_dir=tmp_path, progress=False)
+    config = TrainConfig(learner="protonet", steps=1, eval_every=1, hidden_channels=32, num_layers=2, k_shot=2,
+                         n_query=4, meta_batch_size=2, val_draws=1, val_query=16,
+                         pretrained_encoder=str(tmp_path / "encoder.pt"))
+    trainer = MetaTrainer(tox21, par_split(tox21).carve_validation(2, seed=0), config, progress=False)
+    state = trainer.learner.model.encoder.state_dict()
+    assert all(torch.equal(state[k], v) for k, v in run["encoder_state"].items() if not k.startswith("readout."))
+    with pytest.raises(CheckpointError, match="hidden_channels"):
+        MetaTrainer(tox21, par_split(tox21).carve_validation(2, seed=0),
+                    TrainConfig(learner="protonet", hidden_channels=16, num_layers=2,
+                                pretrained_encoder=str(tmp_path / "encoder.pt")), progress=False)

@@ -59,6 +59,7 @@ class FsmolSettings:
     test_tasks: int | None = None  # only the first N test tasks (quick runs); None = all 157
     valid_tasks: int | None = None  # only the first N validation tasks (quick runs)
     query_cap: int | None = None  # cap on the test query; None = the protocol (all other molecules)
+    pretrained_encoder: str | None = None  # backbone from `graphmeta pretrain` (encoder.pt)
 
     @classmethod
     def quick(cls) -> "FsmolSettings":
@@ -95,7 +96,8 @@ def _config(method: str, settings: FsmolSettings, seed: int) -> TrainConfig:
     base = dict(steps=settings.steps, eval_every=settings.eval_every, meta_batch_size=settings.meta_batch_size,
                 k_shot=settings.train_shots, n_query=settings.train_query, val_draws=settings.val_draws,
                 val_query=settings.val_query, val_metric="delta_auprc", val_support_size=settings.val_support_size,
-                seed=seed, hidden_channels=settings.hidden_channels, num_layers=settings.num_layers)
+                seed=seed, hidden_channels=settings.hidden_channels, num_layers=settings.num_layers,
+                pretrained_encoder=settings.pretrained_encoder)
     return TrainConfig(**{**base, **method_overrides(method)})
 
 

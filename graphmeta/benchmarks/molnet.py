@@ -74,6 +74,7 @@ class MolnetSettings:
     num_layers: int = 5
     grid: tuple[dict[str, Any], ...] = ({},)  # TrainConfig overrides tried by the cross-validation
     query_cap: int | None = None  # cap on the *test* query (None = the protocol: all other molecules)
+    pretrained_encoder: str | None = None  # backbone from `graphmeta pretrain` (encoder.pt)
 
     @classmethod
     def quick(cls, shots: int = 10) -> "MolnetSettings":
@@ -92,7 +93,7 @@ def _config(method: str, settings: MolnetSettings, seed: int, steps: int, overri
     base = dict(steps=steps, eval_every=min(settings.eval_every, steps), meta_batch_size=settings.meta_batch_size,
                 k_shot=settings.shots, n_query=settings.train_query, val_draws=settings.cv_draws,
                 val_query=settings.cv_query, seed=seed, hidden_channels=settings.hidden_channels,
-                num_layers=settings.num_layers)
+                num_layers=settings.num_layers, pretrained_encoder=settings.pretrained_encoder)
     return TrainConfig(**{**base, **method_overrides(method), **overrides})
 
 

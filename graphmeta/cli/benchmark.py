@@ -52,6 +52,9 @@ class BenchmarkCommand(Subcommand):
                             help="evaluation interval (default 100 / 200 / 100)")
         parser.add_argument("--hidden", type=int, default=None, help="GNN width (default 128)")
         parser.add_argument("--layers", type=int, default=None, help="GNN layers (default 5)")
+        parser.add_argument("--pretrained", default=None, metavar="ENCODER_PT",
+                            help="molecules: start the backbone from `graphmeta pretrain`'s encoder.pt (its width, "
+                                 "depth and featurizer must match)")
         parser.add_argument("--quick", action="store_true", help="tiny model, few steps, capped queries: a smoke test")
         parser.add_argument("--out", type=Path, default=Path("graphmeta-benchmarks"),
                             help="folder for the JSON records, the markdown table and the plots (MoleculeNet: finished "
@@ -87,6 +90,8 @@ class BenchmarkCommand(Subcommand):
         """The TU protocol for every shot count and method; returns the markdown table."""
         collection = load_dataset(TU_BENCHMARKS[args.benchmark].dataset, data_dir_override=args.data_dir,
                                   progress=progress)
+        if args.pretrained:
+            raise ValueError("--pretrained backbones are molecular; the TU benchmarks train from scratch")
         methods = args.method or _DEFAULT_METHODS["tu"]
         for method in methods:  # refuse a method that does not apply before anything runs
             check_tu_method(method)
@@ -114,6 +119,7 @@ class BenchmarkCommand(Subcommand):
         settings = cls._apply(FsmolSettings.quick() if args.quick else FsmolSettings(), args, "steps")
         if args.support_sizes:
             settings.support_sizes = tuple(args.support_sizes)
+        settings.pretrained_encoder = args.pretrained
 
         def describe(r: dict[str, Any]) -> str:
             sizes = ", ".join(f"@{k} {v['mean']:.4f}" for k, v in r["summary"]["by_size"].items())
@@ -139,6 +145,7 @@ class BenchmarkCommand(Subcommand):
         for shots in _positive_shots(args.shots or _DEFAULT_SHOTS["molnet"]):
             settings = cls._apply(MolnetSettings.quick(shots) if args.quick else MolnetSettings(shots=shots), args,
                                   "max_steps")
+            settings.pretrained_encoder = args.pretrained
             for method in args.method or _DEFAULT_METHODS["molecules"]:
                 results.append(cls._record(
                     args, f"{args.benchmark}_{shots}shot_{method}", f"{args.benchmark}-{shots}shot",
