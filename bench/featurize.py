@@ -14,7 +14,6 @@ Usage: ``python bench/featurize.py [--limit N] [--repeats R] [--out PATH]``
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 

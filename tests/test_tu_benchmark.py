@@ -21,7 +21,6 @@ from graphmeta.cli.main import main
 from graphmeta.data.api import load_dataset
 from graphmeta.data.episodes import NWayKShotSampler
 from graphmeta.data.splits import TaskSplit
-from graphmeta.evaluate import EpisodeResult
 from graphmeta.metrics import mean_ci95
 from graphmeta.train import MetaTrainer, TrainConfig, sample_class_episodes
 
