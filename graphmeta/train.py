@@ -252,6 +252,7 @@ class MetaTrainer:
             self.val_episodes = sample_eval_episodes(collection, split.valid, val_sampler, config.val_draws,
                                                      config.seed)
         self.selects = bool(self.val_episodes)
+        self._episodes_record = _episodes_record(self.train_sampler, self.val_episodes)  # fixed: digest once
         self.step = 0
         self.best_metric = -math.inf
         self.best_step = -1
@@ -271,7 +272,7 @@ class MetaTrainer:
                 "featurizer": self.collection.featurizer, "split": {"train": list(self.split.train),
                                                                     "valid": list(self.split.valid),
                                                                     "unit": self.split.unit},
-                "episodes": _episodes_record(self.train_sampler, self.val_episodes), "graphmeta": __version__}
+                "episodes": self._episodes_record, "graphmeta": __version__}
 
     def save(self, name: str) -> Path | None:
         if self.out_dir is None:
@@ -301,7 +302,7 @@ class MetaTrainer:
     # -- training ------------------------------------------------------------------------------------------
     @property
     def metric_key(self) -> str:
-        """History/CSV column suffix of the evaluation metric, e.g. ``val_roc_auc``, ``test_delta_auprc``."""
+        """The evaluation metric's name, the suffix of history/CSV columns such as ``val_roc_auc``."""
         return self.config.val_metric
 
     def validate(self) -> float:

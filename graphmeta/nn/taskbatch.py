@@ -23,8 +23,8 @@ __all__ = ["TaskLayout", "choose_chunk_size", "task_linear", "task_embedding", "
 
 
 #: Cost of gathering one task's weight slice for a chunk, in padded rows of matmul work (see
-#: :func:`choose_chunk_size`); measured on CPU, where a [128, 128] slice copy costs about as much as a
-#: few rows of a 128-wide matmul and its backward.
+#: :func:`choose_chunk_size`). Tuned on a 2-core CPU with bench/meta_throughput.py regime (b): 32-64 were
+#: fastest; 8 and below made small blocks, slower than no blocking at all.
 CHUNK_GATHER_COST_ROWS = 32
 
 
