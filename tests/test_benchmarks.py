@@ -59,7 +59,7 @@ def test_quick_protocol_runs_end_to_end_and_is_deterministic(tox21, tmp_path: Pa
         history = seed["retrain_history"]
         assert history[-1]["step"] == seed["steps"]
         assert all(0 <= h["train_roc_auc"] <= 1 and 0 <= h["test_roc_auc"] <= 1 for h in history)
-        assert set(seed["cv"]["folds"][0]["held_out"]) <= set(range(9))
+    assert set(result["cv"]["folds"][0]["held_out"]) <= set(range(9))
     s = result["summary"]
     assert s["n_seeds"] == 2
     assert s["gap"]["mean"] == pytest.approx(s["train_roc_auc"]["mean"] - s["test_roc_auc"]["mean"])
@@ -183,10 +183,30 @@ def test_command_line_is_what_a_user_retypes(monkeypatch: pytest.MonkeyPatch) ->
     assert command_line() == "graphmeta demo"
 
 
+def test_one_shared_cv_by_default_or_one_per_seed(tox21, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls = []
+    original = molnet.cross_validate_steps
+    monkeypatch.setattr(molnet, "cross_validate_steps", lambda *a, **k: calls.append(a[4]) or original(*a, **k))
+    shared = run_molnet(tox21, "protonet", MolnetSettings.quick(shots=10), progress=False, seed_dir=tmp_path)
+    assert calls == [0] and (tmp_path / "tox21_10shot_protonet_cv.json").is_file()
+    assert all("cv" not in s and s["steps"] == shared["cv"]["chosen"]["best_step"] for s in shared["seeds"])
+    again = run_molnet(tox21, "protonet", MolnetSettings.quick(shots=10), progress=False, seed_dir=tmp_path)
+    assert calls == [0] and again["seeds"] == shared["seeds"]  # CV and seeds reused from the folder
+    per_seed = MolnetSettings.quick(shots=10)
+    per_seed.cv_seed = None
+    calls.clear()
+    result = run_molnet(tox21, "protonet", per_seed, progress=False)
+    assert calls == [0, 1] and "cv" not in result and all(s["steps"] == s["cv"]["chosen"]["best_step"]
+                                                          for s in result["seeds"])
+    assert plot_learning_curves(result, tmp_path / "per_seed.png").is_file()
+    assert plot_learning_curves(shared, tmp_path / "shared.png").is_file()
+
+
 def test_interrupted_run_reuses_finished_seeds(tox21, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     settings = MolnetSettings.quick(shots=10)
     full = run_molnet(tox21, "protonet", settings, progress=False, seed_dir=tmp_path)
-    assert sorted(p.name for p in tmp_path.glob("*.json")) == ["tox21_10shot_protonet_seed0.json",
+    assert sorted(p.name for p in tmp_path.glob("*.json")) == ["tox21_10shot_protonet_cv.json",
+                                                               "tox21_10shot_protonet_seed0.json",
                                                                "tox21_10shot_protonet_seed1.json"]
     (tmp_path / "tox21_10shot_protonet_seed1.json").unlink()  # as if killed during seed 1
     calls = []

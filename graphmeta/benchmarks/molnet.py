@@ -13,6 +13,11 @@ other folds' tasks and is scored on the held-out tasks every ``eval_every`` step
 held-out task); the setting and step with the best mean held-out ROC-AUC over folds win. The learner is then
 retrained on all training tasks for that many steps, and its final weights are evaluated.
 
+By default the cross-validation runs once, with seed ``cv_seed``, and every seed retrains with the settings it
+chose (hyperparameters fixed per benchmark, as usual; the spread over seeds is then the spread of training and
+test supports). ``cv_seed=None`` runs a cross-validation per seed instead (four times the cost; the spread then
+includes the selection's own noise).
+
 Meta-overfitting report: during the retraining the same metric is logged on fresh episodes of the training
 tasks and on test-task episodes (query capped at ``monitor_query``; reported only, never used for selection),
 and after it the final model is scored on fresh training-task episodes beside the test score: the gap is
@@ -73,6 +78,7 @@ class MolnetSettings:
     hidden_channels: int = 128
     num_layers: int = 5
     grid: tuple[dict[str, Any], ...] = ({},)  # TrainConfig overrides tried by the cross-validation
+    cv_seed: int | None = 0  # the one CV's seed, its choice used by every seed; None = a CV per seed
     query_cap: int | None = None  # cap on the *test* query (None = the protocol: all other molecules)
     pretrained_encoder: str | None = None  # backbone from `graphmeta pretrain` (encoder.pt)
 
@@ -128,8 +134,11 @@ def _episodes(collection: TaskCollection, tasks: Sequence[int], shots: int, quer
 
 
 def _run_meta_seed(collection: TaskCollection, split: TaskSplit, method: str, settings: MolnetSettings, seed: int,
-                   test_episodes: list[Episode], train_episodes: list[Episode], progress: bool) -> dict[str, Any]:
-    cv = cross_validate_steps(collection, split, method, settings, seed, progress)
+                   test_episodes: list[Episode], train_episodes: list[Episode], progress: bool,
+                   shared_cv: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Retrains with the choice of ``shared_cv`` (or of this seed's own CV when it is ``None``) and scores."""
+    cv = shared_cv if shared_cv is not None else cross_validate_steps(collection, split, method, settings, seed,
+                                                                       progress)
     chosen = cv["chosen"]
     monitor = {"train": train_episodes,
                "test": _episodes(collection, split.test, settings.shots, settings.monitor_query,
@@ -140,8 +149,9 @@ def _run_meta_seed(collection: TaskCollection, split: TaskSplit, method: str, se
     result = trainer.fit()
     test_score, test_per_task = task_mean(evaluate_episodes(trainer.learner, collection, test_episodes))
     train_score, _ = task_mean(evaluate_episodes(trainer.learner, collection, train_episodes))
+    own_cv = {"cv": cv} if shared_cv is None else {}
     return {"test_roc_auc": test_score, "test_per_task": test_per_task, "train_roc_auc": train_score,
-            "cv": cv, "retrain_history": result.history, "steps": chosen["best_step"]}
+            **own_cv, "retrain_history": result.history, "steps": chosen["best_step"]}
 
 
 def _run_baseline_seed(collection: TaskCollection, method: str, seed: int, test_episodes: list[Episode],
@@ -151,8 +161,13 @@ def _run_baseline_seed(collection: TaskCollection, method: str, seed: int, test_
     return {"test_roc_auc": test_score, "test_per_task": test_per_task, "train_roc_auc": train_score}
 
 
-def _seed_file(seed_dir: Path, name: str, method: str, settings: MolnetSettings, seed: int) -> Path:
-    return seed_dir / f"{name}_{settings.shots}shot_{method}_seed{seed}.json"
+def _seed_file(seed_dir: Path, name: str, method: str, settings: MolnetSettings, seed: int | str) -> Path:
+    """Where a finished seed (``seed``) or the shared cross-validation (``"cv"``) is kept."""
+    return seed_dir / f"{name}_{settings.shots}shot_{method}_{'cv' if seed == 'cv' else f'seed{seed}'}.json"
+
+
+def _save_seed(path: Path, settings: MolnetSettings, result: dict[str, Any]) -> None:
+    atomic_write_json({"settings": settings.to_dict(), "commit": git_commit(), "result": result}, path)
 
 
 def _comparable(settings: dict[str, Any]) -> dict[str, Any]:
@@ -160,7 +175,7 @@ def _comparable(settings: dict[str, Any]) -> dict[str, Any]:
 
 
 def _load_seed(path: Path, settings: MolnetSettings) -> dict[str, Any] | None:
-    """A finished seed's result from an earlier (interrupted) run, if it used the same settings."""
+    """A finished seed's (or the shared CV's) result from an earlier (interrupted) run with the same settings."""
     if not path.is_file():
         return None
     try:
@@ -200,6 +215,14 @@ def run_molnet(collection: TaskCollection, method: str, settings: MolnetSettings
         from graphmeta.baselines.fingerprints import FingerprintCache
 
         cache = FingerprintCache(collection)
+    cv_path = _seed_file(Path(seed_dir), name, method, settings, "cv") if seed_dir is not None else None
+    shared_cv = None
+    if method in META_METHODS and settings.cv_seed is not None:
+        shared_cv = _load_seed(cv_path, settings) if cv_path is not None else None
+        if shared_cv is None:
+            shared_cv = cross_validate_steps(collection, split, method, settings, settings.cv_seed, progress)
+            if cv_path is not None:
+                _save_seed(cv_path, settings, shared_cv)
     seeds = []
     for seed in tqdm(settings.seeds, desc=f"{name} {settings.shots}-shot {method}", unit="seed",
                      disable=not progress):
@@ -216,17 +239,18 @@ def run_molnet(collection: TaskCollection, method: str, settings: MolnetSettings
         if method in BASELINE_METHODS:
             out = _run_baseline_seed(collection, method, seed, test_episodes, train_episodes, cache)
         else:
-            out = _run_meta_seed(collection, split, method, settings, seed, test_episodes, train_episodes, progress)
+            out = _run_meta_seed(collection, split, method, settings, seed, test_episodes, train_episodes, progress,
+                                 shared_cv)
         out = {"seed": seed, **out, "seconds": time.perf_counter() - start,
                "test_per_task": {str(t): v for t, v in out["test_per_task"].items()}}
         seeds.append(out)
         if seed_path is not None:
-            atomic_write_json({"settings": settings.to_dict(), "commit": git_commit(), "result": out}, seed_path)
+            _save_seed(seed_path, settings, out)
         if on_seed is not None:
             on_seed(seed, out)
     return {"dataset": name, "method": method, "shots": settings.shots, "settings": settings.to_dict(),
             "split": {"train": list(split.train), "test": list(split.test), "description": split.description},
-            "seeds": seeds, "summary": summarize_seeds(seeds),
+            **({"cv": shared_cv} if shared_cv is not None else {}), "seeds": seeds, "summary": summarize_seeds(seeds),
             "published": MOLNET_PUBLISHED.get(name, {}).get(settings.shots, {}), "published_source": MOLNET_SOURCE}
 
 

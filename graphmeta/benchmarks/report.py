@@ -117,17 +117,19 @@ def plot_learning_curves(result: dict[str, Any], path: str | os.PathLike) -> Pat
 
     Returns ``None`` for methods without meta-training (baselines have no curves).
     """
-    seeds = [s for s in result["seeds"] if "cv" in s]
+    seeds = [s for s in result["seeds"] if "retrain_history" in s]
     if not seeds:
         return None
     fig, (left, right) = _pyplot().subplots(1, 2, figsize=(10, 3.8), constrained_layout=True)
-    curves = [{p["step"]: p["cv_roc_auc"] for p in s["cv"]["candidates"][s["cv"]["chosen"]["grid_index"]]["curve"]}
-              for s in seeds]
+    cvs = [result["cv"]] if "cv" in result else [s["cv"] for s in seeds]  # one shared CV, or one per seed
+    curves = [{p["step"]: p["cv_roc_auc"] for p in cv["candidates"][cv["chosen"]["grid_index"]]["curve"]}
+              for cv in cvs]
     steps = sorted(set.intersection(*(set(c) for c in curves)))
     left.plot(steps, [statistics.fmean(c[x] for c in curves) for x in steps], marker="o", color="tab:green")
-    for s in seeds:
-        left.axvline(s["steps"], color="grey", alpha=0.3, lw=1)
-    left.set(title="held-out training tasks (CV), mean over seeds", xlabel="meta-training step", ylabel="ROC-AUC")
+    for cv in cvs:
+        left.axvline(cv["chosen"]["best_step"], color="grey", alpha=0.3, lw=1)
+    left.set(title="held-out training tasks (CV)" + (", mean over seeds" if len(cvs) > 1 else ""),
+             xlabel="meta-training step", ylabel="ROC-AUC")
     _history_panel(right, [s["retrain_history"] for s in seeds],
                    {"train_roc_auc": ("training tasks (fresh episodes)", "tab:blue"),
                     "test_roc_auc": ("test tasks (monitor only)", "tab:orange")}, "ROC-AUC")

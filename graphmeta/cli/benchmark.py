@@ -55,6 +55,9 @@ class BenchmarkCommand(Subcommand):
         parser.add_argument("--pretrained", default=None, metavar="ENCODER_PT",
                             help="molecules: start the backbone from `graphmeta pretrain`'s encoder.pt (its width, "
                                  "depth and featurizer must match)")
+        parser.add_argument("--cv-per-seed", action="store_true",
+                            help="MoleculeNet: a leave-tasks-out CV per seed (default: one CV, seed 0, whose chosen "
+                                 "steps every seed retrains with)")
         parser.add_argument("--quick", action="store_true", help="tiny model, few steps, capped queries: a smoke test")
         parser.add_argument("--out", type=Path, default=Path("graphmeta-benchmarks"),
                             help="folder for the JSON records, the markdown table and the plots (MoleculeNet: finished "
@@ -146,6 +149,8 @@ class BenchmarkCommand(Subcommand):
             settings = cls._apply(MolnetSettings.quick(shots) if args.quick else MolnetSettings(shots=shots), args,
                                   "max_steps")
             settings.pretrained_encoder = args.pretrained
+            if args.cv_per_seed:
+                settings.cv_seed = None
             for method in args.method or _DEFAULT_METHODS["molecules"]:
                 results.append(cls._record(
                     args, f"{args.benchmark}_{shots}shot_{method}", f"{args.benchmark}-{shots}shot",
