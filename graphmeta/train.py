@@ -41,7 +41,7 @@ from graphmeta.pretrain import load_pretrained_encoder
 from graphmeta.runtime import deterministic, retain_freed_memory
 
 __all__ = ["PRECISIONS", "VAL_METRICS", "TrainConfig", "MetaTrainer", "TrainResult", "build_model",
-           "sample_class_episodes"]
+           "build_meta_learner", "sample_class_episodes"]
 
 
 #: Meta-step precisions: ``"bf16"`` runs the meta-step under ``torch.autocast`` with bfloat16 (matmuls in
@@ -116,6 +116,18 @@ def build_model(config: TrainConfig, n_way: int = 2, **encoder_overrides: Any) -
     encoder = GraphEncoder(conv=config.conv, hidden_channels=config.hidden_channels, num_layers=config.num_layers,
                            norm=config.norm, readout=config.readout, heads=config.heads, **encoder_overrides)  # type: ignore[arg-type]
     return FewShotModel(encoder, n_way=n_way)
+
+
+def build_meta_learner(config: TrainConfig, n_way: int = 2, n_tasks: int | None = None) -> MetaLearner:
+    """The (freshly initialized) meta-learner of ``config``: model, learner and its options.
+
+    ``n_tasks`` sizes the multitask head of the ``finetune`` learner (the collection's number of tasks).
+    """
+    options = dict(config.learner_options)
+    if config.learner == "finetune" and n_tasks is not None:  # one multitask output per task of the collection
+        options.setdefault("n_tasks", n_tasks)
+    model = build_model(config, n_way, **config.encoder_options)
+    return build_learner(config.learner, model, inner_lr=config.inner_lr, inner_steps=config.inner_steps, **options)
 
 
 #: Config fields a resumed run may change (extending a run, changing its patience).
@@ -223,14 +235,10 @@ class MetaTrainer:
         if retain_memory:
             retain_freed_memory()
         torch.manual_seed(config.seed)
-        options = dict(config.learner_options)
-        if config.learner == "finetune":  # the multitask head has one output per task of the collection
-            options.setdefault("n_tasks", collection.n_tasks)
-        model = build_model(config, n_way, **config.encoder_options)
+        self.learner: MetaLearner = build_meta_learner(config, n_way, collection.n_tasks)
         if config.pretrained_encoder is not None:
-            load_pretrained_encoder(config.pretrained_encoder, model.encoder, featurizer=collection.featurizer)
-        self.learner: MetaLearner = build_learner(config.learner, model, inner_lr=config.inner_lr,
-                                                  inner_steps=config.inner_steps, **options)
+            load_pretrained_encoder(config.pretrained_encoder, self.learner.model.encoder,
+                                    featurizer=collection.featurizer)
         self.optimizer = torch.optim.AdamW(self.learner.parameters(), lr=config.outer_lr,
                                            weight_decay=config.weight_decay)
         self.train_sampler: EpisodeSampler = (
@@ -266,9 +274,11 @@ class MetaTrainer:
                 "best_metric": self.best_metric, "best_step": self.best_step, "bad_evals": self.bad_evals,
                 "history": json.dumps(self.history), "torch_rng": torch.get_rng_state()}
 
-    def _checkpoint_config(self) -> dict[str, Any]:
+    def checkpoint_config(self) -> dict[str, Any]:
+        """What a checkpoint records besides the weights: config, backbone, featurizer, split, episodes."""
         return {"train": self.config.to_dict(), "encoder": self.learner.model.encoder.config,
-                "n_way": self.learner.model.n_way, "collection": self.collection.name,
+                "n_way": self.learner.model.n_way, "n_tasks": self.collection.n_tasks,
+                "collection": self.collection.name,
                 "featurizer": self.collection.featurizer, "split": {"train": list(self.split.train),
                                                                     "valid": list(self.split.valid),
                                                                     "unit": self.split.unit},
@@ -277,7 +287,7 @@ class MetaTrainer:
     def save(self, name: str) -> Path | None:
         if self.out_dir is None:
             return None
-        return save_checkpoint(self.out_dir / f"{name}.pt", "meta-trainer", self._checkpoint_config(), self._state())
+        return save_checkpoint(self.out_dir / f"{name}.pt", "meta-trainer", self.checkpoint_config(), self._state())
 
     def load(self, path: str | os.PathLike) -> None:
         """Restores weights, optimizer, step, history and best metric from a checkpoint of the same config."""
@@ -288,7 +298,7 @@ class MetaTrainer:
             raise ValueError(f"{path}: checkpoint was written with a different TrainConfig ({', '.join(changed)}); "
                              f"refusing to resume")
         saved_episodes = blob["config"].get("episodes")  # absent in checkpoints that predate the record
-        if saved_episodes is not None and saved_episodes != self._checkpoint_config()["episodes"]:
+        if saved_episodes is not None and saved_episodes != self.checkpoint_config()["episodes"]:
             raise ValueError(f"{path}: checkpoint was written with a different training sampler or different "
                              f"validation episodes; refusing to resume")
         state = blob["state"]
@@ -334,7 +344,7 @@ class MetaTrainer:
         cfg = self.config
         if self.out_dir is not None:
             self.out_dir.mkdir(parents=True, exist_ok=True)
-            (self.out_dir / "config.json").write_text(json.dumps(self._checkpoint_config(), indent=1))
+            (self.out_dir / "config.json").write_text(json.dumps(self.checkpoint_config(), indent=1))
             if resume and (self.out_dir / "last.pt").is_file():
                 self.load(self.out_dir / "last.pt")
         elif resume:

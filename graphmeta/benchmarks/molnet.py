@@ -43,7 +43,8 @@ from tqdm.auto import tqdm
 from graphmeta.benchmarks.common import baseline_results, mean_std, task_mean
 from graphmeta.benchmarks.methods import BASELINE_METHODS, META_METHODS, method_overrides
 from graphmeta.benchmarks.published import MOLNET_PUBLISHED, MOLNET_SOURCE
-from graphmeta.benchmarks.record import atomic_write_json, git_commit
+from graphmeta.atomic import atomic_write_json
+from graphmeta.benchmarks.record import git_commit
 from graphmeta.data.episodes import Episode, KShotSampler
 from graphmeta.data.splits import PAR_SPLITS, TaskSplit, par_split
 from graphmeta.data.tasks import TaskCollection

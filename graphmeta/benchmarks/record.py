@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import platform
 import subprocess
@@ -13,7 +12,9 @@ from typing import Any
 
 import torch
 
-__all__ = ["atomic_write_json", "command_line", "git_commit", "machine", "write_record"]
+from graphmeta.atomic import atomic_write_json
+
+__all__ = ["command_line", "git_commit", "machine", "write_record"]
 
 
 def git_commit(where: str | os.PathLike | None = None) -> str:
@@ -33,16 +34,6 @@ def machine() -> dict[str, Any]:
     return {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
             "cpu_count": os.cpu_count(), "python": sys.version.split()[0], "torch": torch.__version__,
             "torch_threads": torch.get_num_threads()}
-
-
-def atomic_write_json(data: Any, path: str | os.PathLike) -> Path:
-    """Writes ``data`` as JSON to ``path`` through a temporary file and a rename (never a half-written file)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data, indent=2) + "\n")
-    os.replace(tmp, path)
-    return path
 
 
 def command_line() -> str:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 import warnings
 from pathlib import Path
 from typing import Any, Callable, Mapping
@@ -19,9 +18,10 @@ from typing import Any, Callable, Mapping
 import torch
 
 from graphmeta.data.paths import cache_dir
+from graphmeta.atomic import atomic_torch_save
 from graphmeta.data.tasks import TaskCollection
 
-__all__ = ["CACHE_FORMAT", "cache_path", "cached_collection", "atomic_torch_save"]
+__all__ = ["CACHE_FORMAT", "cache_path", "cached_collection"]
 
 #: Bumped when the layout of cached collections changes.
 CACHE_FORMAT = 1
@@ -33,20 +33,6 @@ def cache_path(key: Mapping[str, Any], directory: str | os.PathLike | None = Non
     digest = hashlib.sha256(blob).hexdigest()[:24]
     stem = "".join(c if c.isalnum() or c in "-_." else "_" for c in str(key.get("name", "dataset")))
     return cache_dir(directory) / f"{stem}-{digest}.pt"
-
-
-def atomic_torch_save(obj: Any, path: Path) -> None:
-    """``torch.save`` to a temporary file in the same folder, then rename: never a half-written file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            torch.save(obj, handle)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def cached_collection(

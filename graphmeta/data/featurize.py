@@ -112,6 +112,21 @@ class MoleculeFeaturizer:
         """A string that changes whenever the featurizer would produce different tensors."""
         return f"{self.name}-v{self.version}-h{int(self.add_hydrogens)}-{self.sanitize}"
 
+    @classmethod
+    def from_cache_key(cls, key: str) -> "MoleculeFeaturizer":
+        """The featurizer whose :attr:`cache_key` is ``key`` (e.g. the one a model was trained with).
+
+        Raises ``ValueError`` for another featurizer or another version of this one: its graphs would not be
+        what the model saw in training.
+        """
+        for add_hydrogens in (False, True):
+            for sanitize in ("lenient", "strict"):
+                featurizer = cls(add_hydrogens=add_hydrogens, sanitize=sanitize)  # type: ignore[arg-type]
+                if featurizer.cache_key == key:
+                    return featurizer
+        raise ValueError(f"featurizer {key!r} is not available in this graphmeta (it has {cls.name} version "
+                         f"{cls.version}); the model was trained on graphs this version cannot produce")
+
     # -- parsing ---------------------------------------------------------------------------------------
     def parse(self, smiles: str) -> Chem.Mol:
         """Parses and sanitizes one SMILES string; raises :class:`InvalidSmilesError` when RDKit cannot."""

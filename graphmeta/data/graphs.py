@@ -10,12 +10,15 @@ core relies on.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Mapping, Sequence
+from typing import TYPE_CHECKING, Mapping, Sequence
 
 import numpy as np
 import torch
 from torch import Tensor
 from torch_geometric.data import Batch, Data
+
+if TYPE_CHECKING:
+    from graphmeta.data.featurize import FeaturizedMolecules
 
 __all__ = ["GraphStore", "segment_arange"]
 
@@ -94,6 +97,12 @@ class GraphStore:
             node_fields={k: torch.cat([g[k] for g in graphs]) for k in node_keys},
             edge_fields={k: torch.cat([g[k] for g in graphs]) for k in edge_keys},
         )
+
+    @classmethod
+    def from_featurized(cls, feats: "FeaturizedMolecules") -> "GraphStore":
+        """The store of molecules featurized by :meth:`MoleculeFeaturizer.featurize_many` (``x``, ``edge_attr``)."""
+        return cls(edge_index=feats.edge_index, node_ptr=feats.node_ptr, edge_ptr=feats.edge_ptr,
+                   node_fields={"x": feats.x}, edge_fields={"edge_attr": feats.edge_attr})
 
     @classmethod
     def concat(cls, stores: Sequence["GraphStore"]) -> "GraphStore":

@@ -148,10 +148,7 @@ def read_molecule_csv(
         source = SourceInfo(name=name or file, files={file: sha256_file(path)})
     return TaskCollection(
         name=name or file.split(".")[0],
-        graphs=GraphStore(
-            edge_index=feats.edge_index, node_ptr=feats.node_ptr, edge_ptr=feats.edge_ptr,
-            node_fields={"x": feats.x}, edge_fields={"edge_attr": feats.edge_attr},
-        ),
+        graphs=GraphStore.from_featurized(feats),
         labels=TaskLabels.from_dense(labels[keep]),
         task_names=[str(t) for t in targets],
         task_type=task_type,

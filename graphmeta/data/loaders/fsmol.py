@@ -306,10 +306,7 @@ def _featurize_unique(tasks: Sequence[_Task], featurizer: MoleculeFeaturizer, pr
     valid[list(invalid)] = False
     graph_of = np.full(len(unique), -1, dtype=np.int64)
     graph_of[valid] = np.arange(int(valid.sum()))
-    graphs = GraphStore(
-        edge_index=feats.edge_index, node_ptr=feats.node_ptr, edge_ptr=feats.edge_ptr,
-        node_fields={"x": feats.x}, edge_fields={"edge_attr": feats.edge_attr},
-    )
+    graphs = GraphStore.from_featurized(feats)
     kept = [s for s, ok in zip(unique, valid) if ok]
     return _Molecules(position, graph_of, invalid, kept, graphs)
 

@@ -1,0 +1,43 @@
+"""Atomic file writes: a temporary file in the target's folder, then a rename.
+
+A crash (or ``kill -9``) mid-write leaves either the previous file or the new one, never a half-written file
+that a later load would trust. Every file graphmeta writes for later reading goes through here.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import IO, Any, Callable
+
+import torch
+
+__all__ = ["atomic_write", "atomic_torch_save", "atomic_write_json"]
+
+
+def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], None]) -> Path:
+    """Calls ``write(handle)`` on a temporary file next to ``path``, then renames it to ``path``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            write(handle)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def atomic_torch_save(obj: Any, path: str | os.PathLike) -> Path:
+    """``torch.save(obj)`` to ``path`` atomically."""
+    return atomic_write(path, lambda handle: torch.save(obj, handle))
+
+
+def atomic_write_json(data: Any, path: str | os.PathLike) -> Path:
+    """``data`` as indented JSON (and a final newline) to ``path`` atomically."""
+    return atomic_write(path, lambda handle: handle.write((json.dumps(data, indent=2) + "\n").encode()))

@@ -1,0 +1,164 @@
+"""Super Learner: cross-validated stacking of few-shot base learners, within each task.
+
+van der Laan, Polley & Hubbard, "Super Learner" (Stat. Appl. Genet. Mol. Biol. 2007),
+https://doi.org/10.2202/1544-6115.1309; the convex log-loss meta-learner follows R SuperLearner's
+``method.NNloglik``.
+
+For one task with support ``(S, y)`` and query ``Q``:
+
+1. stratified V-fold cross-validation on the **support**: every base learner is fitted on V-1 folds and scores
+   the held-out fold, giving out-of-fold probabilities ``Z`` (``[n_support, L]``);
+2. the meta-learner picks convex weights (non-negative, summing to 1) minimizing the log loss of the
+   combination of ``Z`` (:func:`~graphmeta.meta.convex.convex_log_loss_weights`, on the logit scale by
+   default);
+3. every base learner is fitted on the whole support and scores ``Q``; the combination with those weights is
+   the Super Learner's prediction.
+
+V is ``min(n_folds, smallest class count of the support)``. **Fallback:** when that is below 2 (a 1-shot
+support, K = 1, has one example per class, so no fold split leaves both classes in every training part), the
+weights cannot come from the task itself; they are then the ``fallback_weights`` learned *across meta-training
+tasks* by :meth:`SuperLearner.learn_fallback_weights` (base learners fitted on each training episode's support
+score its query; one set of convex weights minimizes the log loss over all of them). Without fallback weights
+such a support raises a ``ValueError`` saying so.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterable, Sequence
+
+import numpy as np
+from sklearn.model_selection import StratifiedKFold
+
+from graphmeta.meta.base_learners import BaseLearner, Fold, TaskPool
+from graphmeta.meta.convex import SCALES, Scale, combine, convex_log_loss_weights
+
+__all__ = ["StackingResult", "SuperLearner"]
+
+
+@dataclass
+class StackingResult:
+    """The Super Learner's answer for one task.
+
+    Attributes:
+        proba: ``[n_query]`` combined P(y = 1).
+        base_proba: ``[n_query, L]`` each base learner's P(y = 1), columns in ``names`` order.
+        names: the base learners' names.
+        weights: ``[L]`` convex weights of the combination.
+        n_folds: folds of the support cross-validation (0 when the fallback weights were used).
+        used_fallback: whether the weights are the cross-task fallback ones.
+        oof: ``[n_support, L]`` out-of-fold probabilities of the CV (``None`` with the fallback).
+    """
+
+    proba: np.ndarray
+    base_proba: np.ndarray
+    names: list[str]
+    weights: np.ndarray
+    n_folds: int
+    used_fallback: bool
+    oof: np.ndarray | None = field(default=None, repr=False)
+
+    def weights_by_name(self) -> dict[str, float]:
+        return {n: float(w) for n, w in zip(self.names, self.weights)}
+
+
+class SuperLearner:
+    """Cross-validated stacking over ``base_learners`` (see the module docstring for the procedure).
+
+    Args:
+        base_learners: the library, names unique.
+        n_folds: V of the support cross-validation (lowered to the smallest class count).
+        scale: combine on the ``"logit"`` scale (default) or the ``"probability"`` scale.
+        fallback_weights: ``{name: weight}`` for supports too small to cross-validate (see
+            :meth:`learn_fallback_weights`).
+        random_state: seed of the fold assignment.
+    """
+
+    def __init__(self, base_learners: Sequence[BaseLearner], n_folds: int = 5, scale: Scale = "logit",
+                 fallback_weights: dict[str, float] | None = None, random_state: int = 0) -> None:
+        names = [b.name for b in base_learners]
+        if not names:
+            raise ValueError("the Super Learner needs at least one base learner")
+        if len(set(names)) != len(names):
+            raise ValueError(f"base learner names must be unique, got {names}")
+        if n_folds < 2:
+            raise ValueError(f"n_folds must be at least 2, got {n_folds}")
+        if scale not in SCALES:
+            raise ValueError(f"scale must be one of {SCALES}, got {scale!r}")
+        self.base_learners, self.names = list(base_learners), names
+        self.n_folds, self.scale, self.random_state = n_folds, scale, random_state
+        self.fallback_weights = self._check_weights(fallback_weights) if fallback_weights is not None else None
+
+    def _check_weights(self, weights: dict[str, float]) -> np.ndarray:
+        missing = [n for n in self.names if n not in weights]
+        if missing:
+            raise ValueError(f"fallback weights lack base learner(s) {missing}; they cover {sorted(weights)}")
+        w = np.array([weights[n] for n in self.names], dtype=np.float64)
+        if (w < 0).any() or not np.isclose(w.sum(), 1.0):
+            raise ValueError(f"fallback weights must be non-negative and sum to 1, got {weights}")
+        return w
+
+    # -- one task ----------------------------------------------------------------------------------------------
+    def folds_for(self, y: np.ndarray) -> int:
+        """V for a support with labels ``y``: ``min(n_folds, smallest class count)`` (below 2: no CV)."""
+        counts = np.bincount(np.asarray(y, dtype=np.int64), minlength=2)
+        if (counts == 0).any():
+            raise ValueError(f"the support needs both classes, it has {counts[0]} negatives and {counts[1]} positives")
+        return int(min(self.n_folds, counts.min()))
+
+    def _predict_all(self, pool: TaskPool, folds: Sequence[Fold]) -> list[np.ndarray]:
+        """``[len(fold.test), L]`` base-learner probabilities per fold."""
+        per_learner = [b.fit_predict(pool, folds) for b in self.base_learners]
+        return [np.stack([p[i] for p in per_learner], axis=1) for i in range(len(folds))]
+
+    def cross_validate(self, pool: TaskPool, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
+        """Out-of-fold probabilities ``[n_support, L]``, their convex weights and V, from the support alone."""
+        y = np.asarray(y, dtype=np.int64)
+        V = self.folds_for(y)
+        if V < 2:
+            raise ValueError(f"a support whose smallest class has {V} example cannot be cross-validated")
+        splitter = StratifiedKFold(n_splits=V, shuffle=True, random_state=self.random_state)
+        splits = list(splitter.split(np.zeros(len(y)), y))
+        folds = [Fold(train=tr, y=y[tr], test=te) for tr, te in splits]
+        oof = np.empty((len(y), len(self.names)))
+        for (_, te), z in zip(splits, self._predict_all(pool, folds)):
+            oof[te] = z
+        return oof, convex_log_loss_weights(oof, y, self.scale), V
+
+    def fit_predict(self, pool: TaskPool, y: np.ndarray) -> StackingResult:
+        """Weights from the support (or the fallback), then the combined probabilities of the pool's query."""
+        y = np.asarray(y, dtype=np.int64)
+        if len(y) != pool.n_support:
+            raise ValueError(f"{len(y)} support labels for {pool.n_support} support graphs")
+        if self.folds_for(y) >= 2:
+            oof, weights, V = self.cross_validate(pool, y)
+            fallback = False
+        elif self.fallback_weights is not None:
+            oof, weights, V, fallback = None, self.fallback_weights, 0, True
+        else:
+            raise ValueError(f"the support's smallest class has {np.bincount(y, minlength=2).min()} example: too few "
+                             f"for a 2-fold cross-validation; learn cross-task fallback weights first "
+                             f"(SuperLearner.learn_fallback_weights) or use a single base learner")
+        base = self._predict_all(pool, [Fold(train=np.arange(pool.n_support), y=y, test=pool.query_rows)])[0]
+        return StackingResult(proba=combine(base, weights, self.scale), base_proba=base, names=list(self.names),
+                              weights=weights, n_folds=V, used_fallback=fallback, oof=oof)
+
+    # -- across meta-training tasks --------------------------------------------------------------------------
+    def learn_fallback_weights(self, episodes: Iterable[tuple[TaskPool, np.ndarray, np.ndarray]]) -> dict[str, float]:
+        """Learns (and sets) the fallback weights from meta-training episodes ``(pool, support_y, query_y)``.
+
+        Each episode's base learners are fitted on its support and score its query; the convex weights minimize
+        the log loss over all query predictions together. Only training tasks should be passed.
+        """
+        Z, Y = [], []
+        for pool, y_support, y_query in episodes:
+            if len(y_query) != pool.n_query:
+                raise ValueError(f"{len(y_query)} query labels for {pool.n_query} query graphs")
+            fold = Fold(train=np.arange(pool.n_support), y=np.asarray(y_support, dtype=np.int64), test=pool.query_rows)
+            Z.append(self._predict_all(pool, [fold])[0])
+            Y.append(np.asarray(y_query, dtype=np.int64))
+        if not Z:
+            raise ValueError("learn_fallback_weights needs at least one episode")
+        weights = convex_log_loss_weights(np.concatenate(Z), np.concatenate(Y), self.scale)
+        self.fallback_weights = weights
+        return {n: float(w) for n, w in zip(self.names, weights)}

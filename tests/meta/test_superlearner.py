@@ -1,0 +1,186 @@
+"""Super Learner: CV on the support, the oracle property, the cross-task fallback, the base learners."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import pytest
+import torch
+
+from graphmeta.data.api import load_dataset
+from graphmeta.data.episodes import KShotSampler, collate_episodes
+from graphmeta.data.graphs import GraphStore
+from graphmeta.data.inputs import GraphInputs
+from graphmeta.evaluate import sample_eval_episodes
+from graphmeta.meta.base_learners import (BaseLearner, Fold, LearnerHead, PrototypeHead, SklearnHead, TaskPool,
+                                          default_base_learners)
+from graphmeta.meta.convex import log_loss
+from graphmeta.meta.superlearner import SuperLearner
+from graphmeta.train import TrainConfig, build_meta_learner
+
+
+class Scores(BaseLearner):
+    """A base learner with fixed scores per pool row: sigmoid(strength * (2y - 1) + noise)."""
+
+    def __init__(self, name: str, scores: np.ndarray) -> None:
+        self.name, self.scores, self.fitted_on = name, scores, []
+
+    def fit_predict(self, pool: TaskPool, folds: Sequence[Fold]) -> list[np.ndarray]:
+        for f in folds:
+            assert set(np.unique(f.y)) == {0, 1}, "a training part lost a class"
+            assert not set(f.train) & set(f.test), "a fold scores rows it was fitted on"
+            self.fitted_on.append(len(f.train))
+        return [self.scores[f.test] for f in folds]
+
+
+def _pool(n_support: int, n_query: int) -> TaskPool:
+    """A pool of trivial graphs (only sizes matter to the synthetic base learners)."""
+    def inputs(n: int) -> GraphInputs:
+        return GraphInputs(GraphStore(edge_index=torch.zeros(2, 0), node_ptr=torch.arange(n + 1),
+                                      edge_ptr=torch.zeros(n + 1), node_fields={"x": torch.zeros(n, 8)}))
+    return TaskPool(inputs(n_support), inputs(n_query))
+
+
+def _task(rng: np.random.Generator, strengths: Sequence[float], k: int = 10, n_query: int = 200):
+    y_s = np.repeat([0, 1], k)
+    y_q = rng.integers(0, 2, n_query)
+    y = np.concatenate([y_s, y_q])
+    learners = [Scores(f"b{j}", 1 / (1 + np.exp(-(s * (2 * y - 1) + rng.normal(size=len(y))))))
+                for j, s in enumerate(strengths)]
+    return _pool(2 * k, n_query), y_s, y_q, learners
+
+
+def test_cross_validation_covers_the_support_once_with_both_classes_in_training() -> None:
+    rng = np.random.default_rng(0)
+    pool, y_s, _, learners = _task(rng, [1.0, 2.0], k=3)
+    sl = SuperLearner(learners, n_folds=5)
+    assert sl.folds_for(y_s) == 3  # lowered to the smallest class count
+    oof, w, V = sl.cross_validate(pool, y_s)
+    assert V == 3 and learners[0].fitted_on == [4, 4, 4]
+    np.testing.assert_array_equal(oof[:, 0], learners[0].scores[:6])  # every support row scored exactly once
+    assert (w >= 0).all() and w.sum() == pytest.approx(1)
+
+
+def test_oracle_property_on_synthetic_tasks() -> None:
+    """Averaged over tasks, the Super Learner's query log loss is close to the best base learner's, chosen in
+    hindsight, and well below the worse ones (van der Laan's oracle inequality, in its practical form)."""
+    rng = np.random.default_rng(1)
+    losses = {"sl": [], "b0": [], "b1": [], "b2": []}
+    for _ in range(40):
+        pool, y_s, y_q, learners = _task(rng, [0.0, 0.5, 2.0])
+        result = SuperLearner(learners).fit_predict(pool, y_s)
+        assert result.names == ["b0", "b1", "b2"] and result.n_folds == 5 and not result.used_fallback
+        losses["sl"].append(log_loss(y_q, result.proba))
+        for j in range(3):
+            losses[f"b{j}"].append(log_loss(y_q, result.base_proba[:, j]))
+    mean = {k: float(np.mean(v)) for k, v in losses.items()}
+    best = min(mean["b0"], mean["b1"], mean["b2"])
+    assert mean["b2"] == best
+    assert mean["sl"] <= best + 0.05
+    assert mean["sl"] < mean["b1"] - 0.1 and mean["sl"] < mean["b0"] - 0.2
+
+
+def test_one_shot_support_uses_fallback_weights_learned_across_training_tasks() -> None:
+    rng = np.random.default_rng(2)
+    pool, y_s, y_q, learners = _task(rng, [0.0, 2.0], k=1)
+    sl = SuperLearner(learners)
+    with pytest.raises(ValueError, match="fallback"):
+        sl.fit_predict(pool, y_s)
+    test_scores = [b.scores for b in learners]
+    train_pool, train_ys, train_yq, train_learners = _task(rng, [0.0, 2.0], k=1)  # a meta-training task
+    for mine, theirs in zip(learners, train_learners):
+        mine.scores = theirs.scores
+    weights = sl.learn_fallback_weights([(train_pool, train_ys, train_yq)])
+    assert weights["b1"] > 0.8 and sum(weights.values()) == pytest.approx(1)
+    for mine, scores in zip(learners, test_scores):
+        mine.scores = scores
+    result = sl.fit_predict(pool, y_s)
+    assert result.used_fallback and result.n_folds == 0 and result.oof is None
+    np.testing.assert_allclose(result.weights, [weights["b0"], weights["b1"]])
+    np.testing.assert_array_equal(result.base_proba[:, 1], test_scores[1][2:])
+
+
+def test_constructor_and_label_checks() -> None:
+    rng = np.random.default_rng(3)
+    pool, y_s, _, learners = _task(rng, [1.0, 1.0])
+    with pytest.raises(ValueError, match="unique"):
+        SuperLearner([learners[0], learners[0]])
+    with pytest.raises(ValueError, match="lack"):
+        SuperLearner(learners, fallback_weights={"b0": 1.0})
+    with pytest.raises(ValueError, match="sum to 1"):
+        SuperLearner(learners, fallback_weights={"b0": 0.7, "b1": 0.7})
+    with pytest.raises(ValueError, match="both classes"):
+        SuperLearner(learners).fit_predict(pool, np.zeros_like(y_s))
+    with pytest.raises(ValueError, match="support labels"):
+        SuperLearner(learners).fit_predict(pool, y_s[:-1])
+
+
+# -- base learners on real molecules -------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def tox21():
+    return load_dataset("tox21", progress=False)
+
+
+@pytest.fixture(scope="module")
+def episode(tox21):
+    return sample_eval_episodes(tox21, [9], KShotSampler(5, n_query=40), 1, seed=0)[0]
+
+
+def _learner(name: str):
+    torch.manual_seed(0)
+    inner = dict(inner_lr=0.05, inner_steps=2) if name == "maml" else {}
+    return build_meta_learner(TrainConfig(learner=name, hidden_channels=16, num_layers=2, **inner))
+
+
+def _full_fold(pool: TaskPool, episode) -> list[Fold]:
+    return [Fold(train=np.arange(pool.n_support), y=episode.support_y.numpy().astype(int), test=pool.query_rows)]
+
+
+@pytest.mark.parametrize("name", ["protonet", "maml"])
+def test_heads_equal_the_learners_own_episode_evaluation(tox21, episode, name: str) -> None:
+    learner = _learner(name)
+    learner.eval()
+    expected = torch.softmax(learner.evaluate(collate_episodes(tox21, [episode])), -1)[:, 1].detach().numpy()
+    pool = TaskPool.from_episode(tox21, episode)
+    head = PrototypeHead(learner) if name == "protonet" else LearnerHead(learner)
+    np.testing.assert_allclose(head.fit_predict(pool, _full_fold(pool, episode))[0], expected, rtol=1e-5, atol=1e-6)
+
+
+def test_learner_head_batches_folds_like_separate_calls(tox21, episode) -> None:
+    learner = _learner("maml")
+    pool = TaskPool.from_episode(tox21, episode)
+    y = episode.support_y.numpy().astype(int)
+    folds = [Fold(train=np.r_[0:4, 5:9], y=y[np.r_[0:4, 5:9]], test=np.array([4, 9])),
+             Fold(train=np.arange(10), y=y, test=pool.query_rows)]
+    head = LearnerHead(learner)
+    together = head.fit_predict(pool, folds)
+    for fold, joint in zip(folds, together):
+        np.testing.assert_allclose(head.fit_predict(pool, [fold])[0], joint, rtol=1e-5, atol=1e-6)
+
+
+def test_default_library_and_sklearn_heads(tox21, episode) -> None:
+    from sklearn.neighbors import KNeighborsClassifier
+    from sklearn.svm import SVC
+
+    names = [b.name for b in default_base_learners(_learner("maml"))]
+    assert names == ["protonet", "maml", "logreg", "knn", "rf"]
+    assert [b.name for b in default_base_learners(_learner("protonet"), molecules=False)] == ["protonet", "logreg",
+                                                                                              "knn"]
+    pool = TaskPool.from_episode(tox21, episode)
+    knn = SklearnHead(KNeighborsClassifier(n_neighbors=50), "ecfp4", name="knn50")  # more neighbours than rows
+    p = knn.fit_predict(pool, _full_fold(pool, episode))[0]
+    assert p.shape == (pool.n_query,) and ((0 <= p) & (p <= 1)).all()
+    with pytest.raises(TypeError, match="predict_proba"):
+        SklearnHead(SVC(), "ecfp4")
+    with pytest.raises(ValueError, match="meta-learner"):
+        SklearnHead(KNeighborsClassifier(), "embedding")
+
+
+def test_super_learner_on_real_molecules_is_deterministic(tox21, episode) -> None:
+    learner = _learner("maml")
+    runs = [SuperLearner(default_base_learners(learner), n_folds=3).fit_predict(
+        TaskPool.from_episode(tox21, episode), episode.support_y.numpy()) for _ in range(2)]
+    assert runs[0].n_folds == 3 and runs[0].oof.shape == (10, 5)
+    np.testing.assert_array_equal(runs[0].proba, runs[1].proba)
+    np.testing.assert_array_equal(runs[0].weights, runs[1].weights)
