@@ -21,7 +21,8 @@ from graphmeta.checkpoint import CheckpointError, load_checkpoint, save_checkpoi
 from graphmeta.meta.base import MetaLearner
 from graphmeta.train import MetaTrainer, TrainConfig, build_meta_learner
 
-__all__ = ["PRETRAINED_DIR", "MetaModel", "available_models", "resolve_model", "load_meta_model", "export_model"]
+__all__ = ["PRETRAINED_DIR", "MetaModel", "available_models", "resolve_model", "load_meta_model",
+           "meta_model_from_checkpoint", "export_model"]
 
 #: Where the shipped model files live (package data).
 PRETRAINED_DIR = Path(__file__).parent / "pretrained"
@@ -80,7 +81,11 @@ def load_meta_model(model: str | os.PathLike) -> MetaModel:
             (the message names the file).
     """
     path = resolve_model(model)
-    blob = load_checkpoint(path)
+    return meta_model_from_checkpoint(load_checkpoint(path), path)
+
+
+def meta_model_from_checkpoint(blob: dict[str, Any], path: Path) -> MetaModel:
+    """Rebuilds the model of a loaded checkpoint ``blob`` (read from ``path``, named in errors)."""
     if blob.get("kind") not in _KINDS:
         raise CheckpointError(f"{path}: a {blob.get('kind')!r} checkpoint, not a meta-trained model ({_KINDS})")
     record = blob["config"]
@@ -102,12 +107,14 @@ def load_meta_model(model: str | os.PathLike) -> MetaModel:
                      trained_on=str(record.get("collection", "?")), source=path, info=info)
 
 
-def export_model(trainer: MetaTrainer, path: str | os.PathLike, provenance: dict[str, Any] | None = None) -> Path:
+def export_model(trainer: MetaTrainer, path: str | os.PathLike, provenance: dict[str, Any] | None = None,
+                 extra: dict[str, Any] | None = None) -> Path:
     """Writes ``trainer``'s current learner as a model file (no optimizer state), atomically.
 
-    ``provenance`` (e.g. the command that trained it) is stored in the file and, as JSON, next to it.
+    ``provenance`` (e.g. the command that trained it) is stored in the file and, as JSON, next to it; ``extra``
+    adds records such as the Super Learner's cross-task fallback weights (``"superlearner_fallback"``).
     """
-    config = {**trainer.checkpoint_config(), "provenance": dict(provenance or {})}
+    config = {**trainer.checkpoint_config(), **dict(extra or {}), "provenance": dict(provenance or {})}
     out = save_checkpoint(path, "meta-model", config, {"learner": trainer.learner.state_dict()})
     atomic_write_json({k: v for k, v in config.items() if k != "episodes"}, out.with_suffix(".json"))
     return out

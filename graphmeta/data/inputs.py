@@ -55,8 +55,8 @@ class GraphInputs:
 
     @classmethod
     def concat(cls, parts: Sequence["GraphInputs"]) -> "GraphInputs":
-        """``parts`` one after the other (their featurizers must agree)."""
-        keys = {p.featurizer for p in parts}
+        """``parts`` one after the other (their known featurizers must agree; PyG inputs have none)."""
+        keys = {p.featurizer for p in parts if p.featurizer is not None}
         if len(keys) > 1:
             raise ValueError(f"cannot combine graphs from different featurizers: {sorted(map(str, keys))}")
         smiles = (None if any(p.smiles is None for p in parts)

@@ -25,7 +25,7 @@ such a support raises a ``ValueError`` saying so.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Iterable, Sequence
+from typing import Any, Iterable, Sequence
 
 import numpy as np
 from sklearn.model_selection import StratifiedKFold
@@ -33,7 +33,7 @@ from sklearn.model_selection import StratifiedKFold
 from graphmeta.meta.base_learners import BaseLearner, Fold, TaskPool
 from graphmeta.meta.convex import SCALES, Scale, combine, convex_log_loss_weights
 
-__all__ = ["StackingResult", "SuperLearner"]
+__all__ = ["StackingResult", "SuperLearner", "fallback_from_training_tasks"]
 
 
 @dataclass
@@ -125,23 +125,33 @@ class SuperLearner:
             oof[te] = z
         return oof, convex_log_loss_weights(oof, y, self.scale), V
 
-    def fit_predict(self, pool: TaskPool, y: np.ndarray) -> StackingResult:
-        """Weights from the support (or the fallback), then the combined probabilities of the pool's query."""
+    def weights_for(self, pool: TaskPool, y: np.ndarray) -> tuple[np.ndarray, int, np.ndarray | None]:
+        """``(weights, V, out-of-fold probabilities)`` for a support: CV on it, or the fallback (``V = 0``)."""
         y = np.asarray(y, dtype=np.int64)
         if len(y) != pool.n_support:
             raise ValueError(f"{len(y)} support labels for {pool.n_support} support graphs")
         if self.folds_for(y) >= 2:
             oof, weights, V = self.cross_validate(pool, y)
-            fallback = False
-        elif self.fallback_weights is not None:
-            oof, weights, V, fallback = None, self.fallback_weights, 0, True
-        else:
-            raise ValueError(f"the support's smallest class has {np.bincount(y, minlength=2).min()} example: too few "
-                             f"for a 2-fold cross-validation; learn cross-task fallback weights first "
-                             f"(SuperLearner.learn_fallback_weights) or use a single base learner")
-        base = self._predict_all(pool, [Fold(train=np.arange(pool.n_support), y=y, test=pool.query_rows)])[0]
-        return StackingResult(proba=combine(base, weights, self.scale), base_proba=base, names=list(self.names),
-                              weights=weights, n_folds=V, used_fallback=fallback, oof=oof)
+            return weights, V, oof
+        if self.fallback_weights is not None:
+            return self.fallback_weights, 0, None
+        raise ValueError(f"the support's smallest class has {np.bincount(y, minlength=2).min()} example: too few "
+                         f"for a 2-fold cross-validation; learn cross-task fallback weights first "
+                         f"(SuperLearner.learn_fallback_weights) or use a single base learner")
+
+    def predict(self, pool: TaskPool, y: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(combined P(y = 1), [n_query, L] base probabilities)`` of the query, base learners fitted on the
+        whole support."""
+        fold = Fold(train=np.arange(pool.n_support), y=np.asarray(y, dtype=np.int64), test=pool.query_rows)
+        base = self._predict_all(pool, [fold])[0]
+        return combine(base, weights, self.scale), base
+
+    def fit_predict(self, pool: TaskPool, y: np.ndarray) -> StackingResult:
+        """Weights from the support (or the fallback), then the combined probabilities of the pool's query."""
+        weights, V, oof = self.weights_for(pool, y)
+        proba, base = self.predict(pool, y, weights)
+        return StackingResult(proba=proba, base_proba=base, names=list(self.names), weights=weights, n_folds=V,
+                              used_fallback=V == 0, oof=oof)
 
     # -- across meta-training tasks --------------------------------------------------------------------------
     def learn_fallback_weights(self, episodes: Iterable[tuple[TaskPool, np.ndarray, np.ndarray]]) -> dict[str, float]:
@@ -162,3 +172,19 @@ class SuperLearner:
         weights = convex_log_loss_weights(np.concatenate(Z), np.concatenate(Y), self.scale)
         self.fallback_weights = weights
         return {n: float(w) for n, w in zip(self.names, weights)}
+
+
+def fallback_from_training_tasks(superlearner: SuperLearner, collection: Any, tasks: Sequence[int], shots: int = 1,
+                                 draws: int = 3, n_query: int = 64, seed: int = 0) -> dict[str, Any]:
+    """Learns ``superlearner``'s fallback weights on ``draws`` K-shot episodes (query ``n_query``, stratified)
+    of each meta-training task in ``tasks``, and returns the record a model file keeps
+    (``{"scale", "weights", "shots", "tasks", "draws", "n_query", "seed"}``)."""
+    from graphmeta.data.episodes import KShotSampler
+    from graphmeta.evaluate import sample_eval_episodes
+
+    episodes = sample_eval_episodes(collection, tasks, KShotSampler(shots, n_query=n_query, stratify_query=True),
+                                    draws, seed)
+    weights = superlearner.learn_fallback_weights(
+        (TaskPool.from_episode(collection, e), e.support_y.numpy(), e.query_y.numpy()) for e in episodes)
+    return {"scale": superlearner.scale, "weights": weights, "shots": shots, "tasks": [int(t) for t in tasks],
+            "draws": draws, "n_query": n_query, "seed": seed}

@@ -1,0 +1,241 @@
+"""The few-shot predictor users call: a scikit-learn style classifier adapting a meta-trained model to a support.
+
+>>> clf = FewShotClassifier(model="tox21-protonet")            # a model shipped with graphmeta
+>>> clf.fit(["CCO", "c1ccccc1O", ...], [0, 1, ...])            # the support: a handful of labelled molecules
+>>> clf.predict_proba(["CCN", "c1ccccc1N"])[:, 1]              # P(active) for new molecules
+
+``fit`` only reads the support (and, for the Super Learner head, cross-validates on it); ``predict_proba``
+adapts the chosen head to the support and scores the new graphs. Inputs are SMILES strings (list, pandas
+Series), RDKit molecules or PyG ``Data`` graphs (:func:`~graphmeta.data.inputs.as_graph_inputs`); an invalid
+SMILES raises an error naming its row, nothing is dropped.
+
+Heads: ``"protonet"`` (class prototypes of the backbone's embeddings), ``"maml"`` (the model's own inner loop;
+MAML-family and Reptile models), ``"logreg"`` / ``"knn"`` on the embeddings, ``"rf"`` on ECFP4 (molecules), and
+``"superlearner"``: their cross-validated convex combination (:mod:`graphmeta.meta.superlearner`).
+
+Normalization note: with ``norm="task"`` models (graphmeta's default for benchmarks), the backbone normalizes
+each set of graphs it embeds together with that set's statistics, as in meta-training episodes, so a molecule's
+score depends slightly on the other molecules passed to the same ``predict_proba`` call. Models trained with
+``norm="running"`` or ``"layer"`` (such as the shipped ones) score each molecule on its own.
+
+Regression (continuous targets) is not supported yet: ``fit`` says so.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.exceptions import NotFittedError
+
+from graphmeta.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from graphmeta.data.featurize import MoleculeFeaturizer
+from graphmeta.data.graphs import GraphStore
+from graphmeta.data.inputs import GraphInputs, as_graph_inputs
+from graphmeta.meta.base_learners import BaseLearner, Fold, TaskPool, default_base_learners
+from graphmeta.meta.superlearner import SuperLearner
+from graphmeta.models import MetaModel, load_meta_model, meta_model_from_checkpoint, resolve_model
+
+__all__ = ["HEADS", "FewShotClassifier"]
+
+HEADS: tuple[str, ...] = ("protonet", "maml", "logreg", "knn", "rf", "superlearner")
+
+_SAVED_KIND = "few-shot-classifier"
+
+
+@lru_cache(maxsize=8)
+def _cached_model(path: str, mtime_ns: int) -> MetaModel:
+    """Models are read-only at prediction time, so estimators (and their clones) share one loaded copy."""
+    return load_meta_model(path)
+
+
+def _load(model: str | os.PathLike) -> MetaModel:
+    path = resolve_model(model)
+    return _cached_model(str(path.resolve()), path.stat().st_mtime_ns)
+
+
+def _binary_labels(y: Any, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(classes, y encoded 0/1)``; clear errors for missing, continuous, one-class or multiclass labels."""
+    y = np.asarray(y.to_numpy() if hasattr(y, "to_numpy") else y)
+    if y.ndim != 1:
+        raise ValueError(f"y must be one label per support molecule (1-D), got shape {y.shape}")
+    if len(y) != n:
+        raise ValueError(f"{n} support molecules but {len(y)} labels")
+    if y.dtype.kind == "f":
+        missing = np.flatnonzero(np.isnan(y))
+        if len(missing):
+            raise ValueError(f"missing label (NaN) in support row(s) {missing[:10].tolist()}: drop those rows or "
+                             f"label them")
+        if not np.isin(y, (0.0, 1.0)).all() and len(np.unique(y)) > 2:
+            raise ValueError("y looks continuous: regression is not supported yet by FewShotClassifier; pass "
+                             "binary labels (e.g. threshold the property)")
+    classes, encoded = np.unique(y, return_inverse=True)
+    if len(classes) == 1:
+        raise ValueError(f"the support has one class only ({classes[0]!r} x {len(y)}): a few-shot classifier "
+                         f"needs examples of both classes")
+    if len(classes) > 2:
+        raise ValueError(f"y has {len(classes)} classes ({classes.tolist()[:10]}); FewShotClassifier is binary")
+    return classes, encoded.astype(np.int64)
+
+
+class FewShotClassifier(ClassifierMixin, BaseEstimator):
+    """Few-shot binary classifier on a meta-trained graph model.
+
+    Args:
+        model: a shipped model name (:func:`graphmeta.models.available_models`) or a model / MetaTrainer
+            checkpoint file.
+        head: how to adapt to the support: one of :data:`HEADS`.
+        base_learners: for ``head="superlearner"``: names from the default library to combine (``None``: all
+            that apply to the model and inputs).
+        n_folds: V of the Super Learner's support cross-validation.
+        scale: the Super Learner combines on the ``"logit"`` or ``"probability"`` scale.
+        random_state: seed of the Super Learner's folds and of the random-forest base learner.
+
+    Attributes (after ``fit``):
+        classes_: the two labels, in ``predict_proba`` column order.
+        weights_: ``{base learner: weight}`` of the Super Learner (one head: ``{head: 1.0}``).
+        n_folds_: folds of the Super Learner's CV (0: the model's cross-task fallback weights were used).
+        n_features_in_: embedding width of the model (what ``transform`` returns).
+    """
+
+    def __init__(self, model: str | os.PathLike = "tox21-protonet", head: str = "protonet",
+                 base_learners: Sequence[str] | None = None, n_folds: int = 5, scale: str = "logit",
+                 random_state: int = 0) -> None:
+        self.model = model
+        self.head = head
+        self.base_learners = base_learners
+        self.n_folds = n_folds
+        self.scale = scale
+        self.random_state = random_state
+
+    # -- helpers ------------------------------------------------------------------------------------------
+    def __sklearn_is_fitted__(self) -> bool:
+        return hasattr(self, "support_")
+
+    def _check_fitted(self) -> None:
+        if not self.__sklearn_is_fitted__():
+            raise NotFittedError(f"This {type(self).__name__} instance is not fitted yet. Call 'fit' with a labelled "
+                                 f"support before using this estimator.")
+
+    def _featurizer(self, meta: MetaModel) -> MoleculeFeaturizer | None:
+        return MoleculeFeaturizer.from_cache_key(meta.featurizer) if meta.featurizer else None
+
+    def _inputs(self, X: Any, meta: MetaModel, name: str) -> GraphInputs:
+        featurizer = self._featurizer(meta)
+        inputs = as_graph_inputs(X, featurizer or MoleculeFeaturizer(), name)
+        if inputs.featurizer is not None and featurizer is None:
+            raise ValueError(f"model {meta.name} was trained on {meta.trained_on} graphs, not molecules: pass PyG "
+                             f"Data graphs like its training data, not SMILES")
+        return inputs
+
+    def _library(self, meta: MetaModel, molecules: bool) -> list[BaseLearner]:
+        library = {b.name: b for b in default_base_learners(meta.learner, molecules=molecules)}
+        for b in library.values():  # the RF's seed follows the estimator's
+            if b.name == "rf":
+                b.estimator.set_params(random_state=self.random_state)  # type: ignore[attr-defined]
+        if self.head not in HEADS:
+            raise ValueError(f"head must be one of {HEADS}, got {self.head!r}")
+        if self.head != "superlearner":
+            if self.head not in library:
+                why = ("the model has no inner loop (train a MAML-family model)" if self.head == "maml"
+                       else "it needs molecules (SMILES)")
+                raise ValueError(f"head {self.head!r} is not available for model {meta.name}: {why}")
+            return [library[self.head]]
+        names = list(self.base_learners) if self.base_learners is not None else list(library)
+        unknown = [n for n in names if n not in library]
+        if unknown:
+            raise ValueError(f"base learner(s) {unknown} not available for model {meta.name} and these inputs; "
+                             f"available: {list(library)}")
+        return [library[n] for n in names]
+
+    def _superlearner(self, library: list[BaseLearner], meta: MetaModel) -> SuperLearner:
+        fallback = meta.info.get("superlearner_fallback")
+        weights = None
+        if fallback and fallback.get("scale") == self.scale and set(fallback["weights"]) >= {b.name for b in library}:
+            total = sum(fallback["weights"][b.name] for b in library)
+            weights = {b.name: fallback["weights"][b.name] / total for b in library} if total > 0 else None
+        return SuperLearner(library, n_folds=self.n_folds, scale=self.scale,  # type: ignore[arg-type]
+                            fallback_weights=weights, random_state=self.random_state)
+
+    # -- estimator API ------------------------------------------------------------------------------------
+    def fit(self, X: Any, y: Any) -> "FewShotClassifier":
+        """Reads the support ``X`` (molecules or graphs) with labels ``y``; the Super Learner cross-validates."""
+        meta = _load(self.model)
+        support = self._inputs(X, meta, "support")
+        classes, encoded = _binary_labels(y, len(support))
+        library = self._library(meta, molecules=support.smiles is not None)
+        if self.head == "superlearner":
+            sl = self._superlearner(library, meta)
+            weights, V, _ = sl.weights_for(TaskPool(support), encoded)
+        else:
+            weights, V = np.ones(1), 0
+        self.model_, self.support_, self.y_, self.classes_ = meta, support, encoded, classes
+        self.weights_ = {b.name: float(w) for b, w in zip(library, weights)}
+        self.n_folds_ = V
+        self.n_features_in_ = meta.learner.model.encoder.hidden_channels
+        return self
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """``[n, 2]`` class probabilities, columns in ``classes_`` order."""
+        self._check_fitted()
+        query = self._inputs(X, self.model_, "X")
+        pool = TaskPool(self.support_, query)
+        library = self._library(self.model_, molecules=self.support_.smiles is not None)
+        if self.head == "superlearner":
+            sl = self._superlearner(library, self.model_)
+            p, _ = sl.predict(pool, self.y_, np.array([self.weights_[b.name] for b in library]))
+        else:
+            fold = Fold(train=np.arange(pool.n_support), y=self.y_, test=pool.query_rows)
+            p = library[0].fit_predict(pool, [fold])[0]
+        return np.stack([1.0 - p, p], axis=1)
+
+    def predict(self, X: Any) -> np.ndarray:
+        """The more probable label of each input."""
+        proba = self.predict_proba(X)  # first: NotFittedError before classes_ is looked up
+        return self.classes_[proba.argmax(axis=1)]
+
+    def transform(self, X: Any) -> np.ndarray:
+        """``[n, d]`` embeddings of ``X`` by the model's backbone (``X`` normalized as one set)."""
+        self._check_fitted()
+        pool = TaskPool(self._inputs(X, self.model_, "X"))
+        return pool.embeddings(self.model_.learner).numpy()
+
+    # -- persistence --------------------------------------------------------------------------------------
+    def save(self, path: str | os.PathLike) -> Path:
+        """Writes the fitted classifier (parameters, support graphs and labels, weights, and the model's weights)
+        as a safe checkpoint; :meth:`load` restores it. Loading never executes code from the file."""
+        self._check_fitted()
+        blob = self.model_
+        params = {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.get_params().items()}
+        params["model"] = str(params["model"])
+        config = {"params": params, "model_config": {"train": blob.config.to_dict(), "featurizer": blob.featurizer,
+                                                     "collection": blob.trained_on, **blob.info},
+                  "classes": self.classes_.tolist(), "weights": self.weights_, "n_folds": self.n_folds_,
+                  "smiles": self.support_.smiles, "featurizer": self.support_.featurizer}
+        state = {"learner": blob.learner.state_dict(), "support": self.support_.graphs.state_dict(),
+                 "y": torch.as_tensor(self.y_)}
+        return save_checkpoint(path, _SAVED_KIND, config, state)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> "FewShotClassifier":
+        """A classifier written by :meth:`save` (its model weights come from the file itself)."""
+        blob = load_checkpoint(path, kind=_SAVED_KIND)
+        config, state = blob["config"], blob["state"]
+        try:
+            params = dict(config["params"])
+            meta = meta_model_from_checkpoint({"kind": "meta-model", "config": config["model_config"],
+                                               "state": {"learner": state["learner"]}}, Path(path))
+            clf = cls(**params)
+            support = GraphInputs(GraphStore.from_state_dict(state["support"]), config["smiles"], config["featurizer"])
+            clf.model_, clf.support_, clf.y_ = meta, support, state["y"].numpy().astype(np.int64)
+            clf.classes_ = np.asarray(config["classes"])
+            clf.weights_, clf.n_folds_ = dict(config["weights"]), int(config["n_folds"])
+            clf.n_features_in_ = meta.learner.model.encoder.hidden_channels
+        except (KeyError, TypeError, ValueError) as err:
+            raise CheckpointError(f"{path}: not a valid saved FewShotClassifier ({type(err).__name__}: {err})") from None
+        return clf

@@ -1,0 +1,160 @@
+"""FewShotClassifier: the scikit-learn estimator contract, inputs, errors, heads, persistence."""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
+
+from graphmeta.checkpoint import CheckpointError
+from graphmeta.data.api import load_dataset
+from graphmeta.data.episodes import KShotSampler
+from graphmeta.data.featurize import InvalidSmilesError, MoleculeFeaturizer
+from graphmeta.data.splits import TaskSplit
+from graphmeta.evaluate import sample_eval_episodes
+from graphmeta.meta.base_learners import default_base_learners
+from graphmeta.meta.superlearner import SuperLearner, fallback_from_training_tasks
+from graphmeta.models import export_model, load_meta_model
+from graphmeta.predictor import FewShotClassifier
+from graphmeta.train import MetaTrainer, TrainConfig
+
+
+@pytest.fixture(scope="module")
+def tox21():
+    return load_dataset("tox21", progress=False)
+
+
+def _train(tox21, learner: str, out: Path, fallback: bool = False) -> Path:
+    inner = dict(inner_lr=0.05, inner_steps=2) if learner == "maml" else {}
+    config = TrainConfig(learner=learner, steps=3, eval_every=3, meta_batch_size=2, hidden_channels=16,
+                         num_layers=2, norm="running", **inner)
+    trainer = MetaTrainer(tox21, TaskSplit(train=tuple(range(9)), test=()), config, progress=False)
+    trainer.fit()
+    extra = {}
+    if fallback:
+        sl = SuperLearner(default_base_learners(trainer.learner), scale="logit")
+        extra["superlearner_fallback"] = fallback_from_training_tasks(sl, tox21, [0, 1], draws=1, n_query=16)
+    return export_model(trainer, out / f"tiny-{learner}.pt", {"command": "test"}, extra)
+
+
+@pytest.fixture(scope="module")
+def models(tox21, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    out = tmp_path_factory.mktemp("models")
+    return {"protonet": _train(tox21, "protonet", out), "maml": _train(tox21, "maml", out, fallback=True)}
+
+
+@pytest.fixture(scope="module")
+def data(tox21):
+    """A 5+5 support and a 30-molecule query of test task 9 (SMILES and labels)."""
+    episode = sample_eval_episodes(tox21, [9], KShotSampler(5, n_query=30), 1, seed=0)[0]
+    smiles = lambda ids: [tox21.smiles[i] for i in ids.tolist()]  # noqa: E731
+    return smiles(episode.support), episode.support_y.numpy(), smiles(episode.query), episode.query_y.numpy()
+
+
+def test_fit_predict_shapes_labels_and_determinism(models, data) -> None:
+    Xs, ys, Xq, _ = data
+    labels = np.where(ys == 1, "toxic", "clean")
+    clf = FewShotClassifier(model=models["protonet"]).fit(Xs, labels)
+    proba = clf.predict_proba(Xq)
+    assert proba.shape == (30, 2) and np.allclose(proba.sum(1), 1) and ((proba >= 0) & (proba <= 1)).all()
+    assert clf.classes_.tolist() == ["clean", "toxic"] and set(clf.predict(Xq)) <= {"clean", "toxic"}
+    assert clf.weights_ == {"protonet": 1.0} and clf.n_features_in_ == 16
+    np.testing.assert_array_equal(FewShotClassifier(model=models["protonet"]).fit(Xs, labels).predict_proba(Xq), proba)
+    assert clf.transform(Xq[:4]).shape == (4, 16)
+
+
+def test_every_input_kind_gives_the_same_predictions(models, data) -> None:
+    from rdkit import Chem
+
+    Xs, ys, Xq, _ = data
+    clf = FewShotClassifier(model=models["protonet"]).fit(Xs, ys)
+    expected = clf.predict_proba(Xq)
+    featurizer = MoleculeFeaturizer()
+    for kind in (pd.Series(Xq), np.array(Xq, dtype=object), pd.DataFrame({"smiles": Xq}),
+                 [Chem.MolFromSmiles(s) for s in Xq], [featurizer(s) for s in Xq]):
+        np.testing.assert_allclose(clf.predict_proba(kind), expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(FewShotClassifier(model=models["protonet"]).fit(pd.Series(Xs), pd.Series(ys))
+                               .predict_proba(Xq), expected, rtol=1e-5, atol=1e-6)
+
+
+def test_running_norm_model_scores_each_molecule_on_its_own(models, data) -> None:
+    Xs, ys, Xq, _ = data
+    clf = FewShotClassifier(model=models["maml"], head="maml").fit(Xs, ys)
+    together = clf.predict_proba(Xq)[:3]
+    alone = np.concatenate([clf.predict_proba([s]) for s in Xq[:3]])
+    np.testing.assert_allclose(alone, together, rtol=1e-4, atol=1e-6)
+
+
+def test_bad_inputs_give_clear_errors(models, data) -> None:
+    Xs, ys, Xq, _ = data
+    clf = FewShotClassifier(model=models["protonet"])
+    with pytest.raises(InvalidSmilesError, match="row 2"):
+        clf.fit(Xs[:2] + ["not a smiles"] + Xs[3:], ys)
+    with pytest.raises(ValueError, match=r"missing label \(NaN\) in support row\(s\) \[1\]"):
+        clf.fit(Xs, np.where(np.arange(10) == 1, np.nan, ys))
+    with pytest.raises(ValueError, match="one class"):
+        clf.fit(Xs, np.zeros(10))
+    with pytest.raises(ValueError, match="regression is not supported"):
+        clf.fit(Xs, np.linspace(0, 3, 10))
+    with pytest.raises(ValueError, match="10 support molecules but 9 labels"):
+        clf.fit(Xs, ys[:9])
+    with pytest.raises(TypeError, match="single string"):
+        clf.fit("CCO", [1])
+    with pytest.raises(ValueError, match="empty"):
+        clf.fit(Xs, ys).predict_proba([])
+    with pytest.raises(ValueError, match="head must be one of"):
+        FewShotClassifier(model=models["protonet"], head="svm").fit(Xs, ys)
+    with pytest.raises(ValueError, match="no inner loop"):
+        FewShotClassifier(model=models["protonet"], head="maml").fit(Xs, ys)
+    with pytest.raises(FileNotFoundError, match="no model 'nope'"):
+        FewShotClassifier(model="nope").fit(Xs, ys)
+
+
+def test_estimator_contract(models, data) -> None:
+    Xs, ys, Xq, _ = data
+    clf = FewShotClassifier(model=models["maml"], head="superlearner", n_folds=3, base_learners=("protonet", "rf"))
+    for method in ("predict_proba", "predict", "transform"):
+        with pytest.raises(NotFittedError):
+            getattr(clf, method)(Xq)
+    params = clf.get_params()
+    assert set(params) == {"model", "head", "base_learners", "n_folds", "scale", "random_state"}
+    assert "superlearner" in repr(clf)
+    clf.fit(Xs, ys)
+    assert clf.get_params() == params  # fit changes no parameter
+    twin = clone(clf)
+    assert twin.get_params() == params and not hasattr(twin, "classes_")
+    assert twin.set_params(n_folds=2).n_folds == 2 and clf.n_folds == 3
+    copy = pickle.loads(pickle.dumps(clf))
+    np.testing.assert_array_equal(copy.predict_proba(Xq), clf.predict_proba(Xq))
+
+
+def test_save_and_load_give_equal_predictions(models, data, tmp_path: Path) -> None:
+    Xs, ys, Xq, _ = data
+    clf = FewShotClassifier(model=models["maml"], head="superlearner", n_folds=3).fit(Xs, ys)
+    path = clf.save(tmp_path / "clf.pt")
+    loaded = FewShotClassifier.load(path)
+    assert loaded.get_params() == {**clf.get_params(), "model": str(models["maml"])}
+    assert loaded.weights_ == clf.weights_
+    np.testing.assert_array_equal(loaded.predict_proba(Xq), clf.predict_proba(Xq))
+    path.write_bytes(path.read_bytes()[:200])
+    with pytest.raises(CheckpointError, match="clf.pt"):
+        FewShotClassifier.load(path)
+
+
+def test_superlearner_head_cross_validates_or_falls_back(models, data) -> None:
+    Xs, ys, Xq, _ = data
+    clf = FewShotClassifier(model=models["maml"], head="superlearner").fit(Xs, ys)
+    assert clf.n_folds_ == 5 and set(clf.weights_) == {"protonet", "maml", "logreg", "knn", "rf"}
+    assert sum(clf.weights_.values()) == pytest.approx(1) and min(clf.weights_.values()) >= 0
+    one_shot = [Xs[list(ys).index(0)], Xs[list(ys).index(1)]]
+    fallback = FewShotClassifier(model=models["maml"], head="superlearner").fit(one_shot, [0, 1])
+    saved = load_meta_model(models["maml"]).info["superlearner_fallback"]["weights"]
+    assert fallback.n_folds_ == 0 and fallback.weights_ == pytest.approx(saved)
+    assert fallback.predict_proba(Xq).shape == (30, 2)
+    with pytest.raises(ValueError, match="fallback"):
+        FewShotClassifier(model=models["protonet"], head="superlearner").fit(one_shot, [0, 1])
