@@ -1,4 +1,4 @@
-"""The command line: demo on the embedded data, summary of a dataset and of a CSV, clean errors."""
+"""The command line: demo on the embedded data, `data` (list, verify, summary), clean errors."""
 
 from __future__ import annotations
 
@@ -33,24 +33,35 @@ def test_demo_trains_and_prints_the_table(tmp_path: Path, capsys: pytest.Capture
 def test_summary_of_csv_with_columns(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = tmp_path / "mine.csv"
     path.write_text("name,smi,act,other\na,CCO,1,x\nb,CN,0,y\n")
-    assert main(["summary", str(path), "--smiles-column", "smi", "--target-columns", "act", "--tasks"]) == 0
+    assert main(["data", "summary", str(path), "--smiles-column", "smi", "--target-columns", "act", "--tasks"]) == 0
     out = capsys.readouterr().out
     assert "2 graphs x 1 binary task(s)" in out and "act" in out
 
 
 def test_errors_are_one_line_with_exit_code_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["summary", "qm9"]) == 2
+    assert main(["data", "summary", "qm9"]) == 2
     assert "unknown dataset 'qm9'" in capsys.readouterr().err
     bad = tmp_path / "bad.csv"
     bad.write_text("smiles,y\nCCO,maybe\n")
-    assert main(["summary", str(bad)]) == 2
+    assert main(["data", "summary", str(bad)]) == 2
     assert "row 2, column 'y'" in capsys.readouterr().err
 
 
-def test_datasets_listing(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["datasets"]) == 0
+def test_data_list_and_verify(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from graphmeta.data.registry import get_info
+
+    assert main(["data", "list"]) == 0
     out = capsys.readouterr().out
     assert "tox21" in out and "TRIANGLES" in out and "fsmol" in out
+    remote = get_info("sider").files[0]
+    local = tmp_path / remote.path
+    local.parent.mkdir(parents=True, exist_ok=True)
+    local.write_text("not the real file\n")
+    assert main(["data", "verify", "sider", "tox21", "--data-dir", str(tmp_path)]) == 1
+    out = capsys.readouterr().out
+    assert "MISMATCH" in out and str(local) in out and "not present" in out
+    local.unlink()
+    assert main(["data", "verify", "sider", "--data-dir", str(tmp_path)]) == 0
 
 
 def test_console_script_runs() -> None:

@@ -51,7 +51,8 @@ from graphmeta.data.tasks import TaskCollection
 from graphmeta.evaluate import evaluate_episodes, sample_eval_episodes
 from graphmeta.train import MetaTrainer, TrainConfig
 
-__all__ = ["MolnetSettings", "MOLNET_DATASETS", "run_molnet", "cross_validate_steps", "summarize_seeds"]
+__all__ = ["MolnetSettings", "MOLNET_DATASETS", "run_molnet", "cross_validate_steps", "protocol_episodes",
+           "summarize_seeds"]
 
 MOLNET_DATASETS: tuple[str, ...] = tuple(PAR_SPLITS)
 
@@ -128,8 +129,9 @@ def cross_validate_steps(collection: TaskCollection, split: TaskSplit, method: s
             "candidates": candidates, "folds": [{"train": list(f.train), "held_out": list(f.valid)} for f in folds]}
 
 
-def _episodes(collection: TaskCollection, tasks: Sequence[int], shots: int, query: int | None, draws: int,
-              seed: int) -> list[Episode]:
+def protocol_episodes(collection: TaskCollection, tasks: Sequence[int], shots: int, query: int | None, draws: int,
+                      seed: int) -> list[Episode]:
+    """The protocol's ``draws`` K-shot episodes per task for ``seed`` (query: ``query`` stratified, or all the rest)."""
     sampler = KShotSampler(shots, n_query=query, stratify_query=query is not None)
     return sample_eval_episodes(collection, tasks, sampler, draws, seed)
 
@@ -142,7 +144,7 @@ def _run_meta_seed(collection: TaskCollection, split: TaskSplit, method: str, se
                                                                        progress)
     chosen = cv["chosen"]
     monitor = {"train": train_episodes,
-               "test": _episodes(collection, split.test, settings.shots, settings.monitor_query,
+               "test": protocol_episodes(collection, split.test, settings.shots, settings.monitor_query,
                                  settings.monitor_draws, seed)}
     trainer = MetaTrainer(collection, TaskSplit(train=split.train, test=split.test),
                           _config(method, settings, seed, chosen["best_step"], chosen["overrides"]),
@@ -233,9 +235,9 @@ def run_molnet(collection: TaskCollection, method: str, settings: MolnetSettings
             seeds.append(done)
             continue
         start = time.perf_counter()
-        test_episodes = _episodes(collection, split.test, settings.shots, settings.query_cap, settings.test_draws,
+        test_episodes = protocol_episodes(collection, split.test, settings.shots, settings.query_cap, settings.test_draws,
                                   seed)
-        train_episodes = _episodes(collection, split.train, settings.shots, settings.monitor_query,
+        train_episodes = protocol_episodes(collection, split.train, settings.shots, settings.monitor_query,
                                    settings.monitor_draws, seed + _TRAIN_MONITOR_OFFSET)
         if method in BASELINE_METHODS:
             out = _run_baseline_seed(collection, method, seed, test_episodes, train_episodes, cache)

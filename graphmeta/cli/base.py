@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 from abc import ABC, abstractmethod
+from typing import Any
 
 
 class Subcommand(ABC):
@@ -26,3 +27,23 @@ class Subcommand(ABC):
 def add_data_dir_argument(parser: argparse.ArgumentParser) -> None:
     """The ``--data-dir`` option shared by the subcommands that read raw data."""
     parser.add_argument("--data-dir", default=None, help="raw-data folder (default: $GRAPHMETA_DATA or user cache)")
+
+
+def add_dataset_arguments(parser: argparse.ArgumentParser) -> None:
+    """A dataset argument (a registered name or a CSV path) and the CSV column options, shared by subcommands."""
+    parser.add_argument("dataset", help="registered dataset name (see `graphmeta data list`) or a path to a CSV")
+    parser.add_argument("--smiles-column", default=None, help="CSV: name of the SMILES column")
+    parser.add_argument("--target-columns", nargs="+", default=None, help="CSV: label columns (default: all others)")
+    parser.add_argument("--task-type", choices=["auto", "binary", "regression"], default="auto",
+                        help="CSV: label type (default: binary iff all labels are 0/1)")
+    parser.add_argument("--no-download", action="store_true", help="fail instead of downloading missing files")
+
+
+def load_named_or_csv(args: argparse.Namespace, progress: bool = True) -> Any:
+    """The :class:`~graphmeta.data.tasks.TaskCollection` that :func:`add_dataset_arguments`' options name."""
+    from graphmeta.data.api import load_csv, load_dataset
+
+    if str(args.dataset).lower().endswith((".csv", ".csv.gz")):
+        return load_csv(args.dataset, args.smiles_column, args.target_columns, args.task_type, progress=progress)
+    return load_dataset(args.dataset, data_dir_override=args.data_dir, download=not args.no_download,
+                        progress=progress)

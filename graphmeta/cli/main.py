@@ -13,14 +13,15 @@ from typing import Sequence
 from graphmeta import __version__
 from graphmeta.cli.base import Subcommand
 from graphmeta.cli.benchmark import BenchmarkCommand
-from graphmeta.cli.datasets import DatasetsCommand
+from graphmeta.cli.data import DataCommand
 from graphmeta.cli.demo import DemoCommand
-from graphmeta.cli.fetch import FetchCommand
+from graphmeta.cli.evaluate import EvaluateCommand
+from graphmeta.cli.predict import EmbedCommand, PredictCommand
 from graphmeta.cli.pretrain import PretrainCommand
-from graphmeta.cli.summary import SummaryCommand
+from graphmeta.cli.train import TrainCommand
 
-SUBCOMMANDS: tuple[type[Subcommand], ...] = (DemoCommand, BenchmarkCommand, PretrainCommand, SummaryCommand,
-                                              DatasetsCommand, FetchCommand)
+SUBCOMMANDS: tuple[type[Subcommand], ...] = (PredictCommand, TrainCommand, EvaluateCommand, EmbedCommand,
+                                              BenchmarkCommand, PretrainCommand, DataCommand, DemoCommand)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -17,7 +17,7 @@ from torch_geometric.data import Data
 from graphmeta.data.featurize import InvalidSmilesError, MoleculeFeaturizer
 from graphmeta.data.graphs import GraphStore
 
-__all__ = ["GraphInputs", "as_graph_inputs"]
+__all__ = ["GraphInputs", "as_graph_inputs", "featurize_molecules"]
 
 #: Invalid rows listed in an error message before "... and N more".
 _SHOWN = 5
@@ -122,13 +122,23 @@ def as_graph_inputs(X: Any, featurizer: MoleculeFeaturizer | None = None, name: 
     if kinds:
         raise TypeError(f"{name} must hold only SMILES strings or RDKit molecules (or only PyG Data graphs); found "
                         f"{', '.join(sorted(kinds))}")
-    featurizer = featurizer or MoleculeFeaturizer()
-    prepared = [item.strip() if isinstance(item, str) else item for item in items]
-    feats, invalid = featurizer.featurize_many(prepared)
+    inputs, invalid = featurize_molecules(items, featurizer)
     if invalid:
         shown = "; ".join(f"row {i}: {reason}" for i, reason in list(invalid.items())[:_SHOWN])
         more = f" ... and {len(invalid) - _SHOWN} more" if len(invalid) > _SHOWN else ""
         raise InvalidSmilesError(f"{name}: {len(invalid)} of {len(items)} molecules are invalid ({shown}{more}); "
                                  f"fix or remove them (rows are 0-based positions)")
-    smiles = [item if isinstance(item, str) else Chem.MolToSmiles(item) for item in prepared]
-    return GraphInputs(GraphStore.from_featurized(feats), smiles, featurizer.cache_key)
+    return inputs
+
+
+def featurize_molecules(molecules: Sequence[Any], featurizer: MoleculeFeaturizer | None = None
+                        ) -> tuple[GraphInputs, dict[int, str]]:
+    """The valid ones of ``molecules`` (SMILES or RDKit ``Mol``) as :class:`GraphInputs`, and
+    ``{position: reason}`` of the invalid ones (for callers that report them per row instead of raising)."""
+    from rdkit import Chem
+
+    featurizer = featurizer or MoleculeFeaturizer()
+    prepared = [m.strip() if isinstance(m, str) else m for m in molecules]
+    feats, invalid = featurizer.featurize_many(prepared)
+    smiles = [m if isinstance(m, str) else Chem.MolToSmiles(m) for i, m in enumerate(prepared) if i not in invalid]
+    return GraphInputs(GraphStore.from_featurized(feats), smiles, featurizer.cache_key), invalid

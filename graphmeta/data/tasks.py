@@ -247,7 +247,7 @@ class TaskCollection:
         return [int(v) for v in torch.unique(values).tolist()]
 
     def summary(self) -> str:
-        """A human-readable multi-line description (what ``graphmeta summary`` prints)."""
+        """A human-readable multi-line description (what ``graphmeta data summary`` prints)."""
         n_labels = self.labels.value.numel()
         fill = n_labels / max(self.n_graphs * self.n_tasks, 1)
         nodes = self.graphs.num_nodes.float()

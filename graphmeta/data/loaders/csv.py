@@ -23,7 +23,7 @@ from graphmeta.data.featurize import InvalidSmilesError, MoleculeFeaturizer
 from graphmeta.data.graphs import GraphStore
 from graphmeta.data.tasks import SkipReport, SourceInfo, TaskCollection, TaskLabels
 
-__all__ = ["CSVFormatError", "read_molecule_csv", "LOADER_VERSION"]
+__all__ = ["CSVFormatError", "read_molecule_csv", "read_smiles_table", "LOADER_VERSION"]
 
 #: Bumped when parsing rules change, so cached collections are rebuilt.
 LOADER_VERSION = "csv-1"
@@ -32,6 +32,37 @@ _MISSING = {"", "nan", "na", "n/a", "none", "null"}
 
 class CSVFormatError(ValueError):
     """A CSV that cannot be read as SMILES + labels; the message names the file, row and column."""
+
+
+def _read_frame(path: Path) -> pd.DataFrame:
+    """Every cell as text (nothing turned into NaN behind the caller's back); clear errors for unreadable files."""
+    try:
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_filter=False, compression="infer")
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, EOFError, OSError) as err:
+        if isinstance(err, FileNotFoundError):
+            raise
+        raise CSVFormatError(f"{path.name}: cannot be read as CSV ({type(err).__name__}: {err})") from err
+    if not len(frame.columns):
+        raise CSVFormatError(f"{path.name}: no columns")
+    return frame
+
+
+def read_smiles_table(path: str | os.PathLike, smiles_column: str | None = None,
+                      label_column: str | None = None) -> tuple[pd.DataFrame, list[str], np.ndarray | None]:
+    """A CSV of molecules to predict or embed: ``(frame, SMILES, labels)`` (labels only with ``label_column``).
+
+    Rows are kept as they are (the caller reports invalid SMILES by row); label cells must be numbers, an empty
+    cell is NaN. Error messages name the file, the row (as in a spreadsheet: header = row 1) and the column.
+    """
+    path = Path(path)
+    frame = _read_frame(path)
+    column = _pick_smiles_column(list(frame.columns), smiles_column, path.name)
+    labels = None
+    if label_column is not None:
+        if label_column not in frame.columns:
+            raise CSVFormatError(f"{path.name}: no label column {label_column!r}; columns are {list(frame.columns)}")
+        labels = _parse_labels(frame, [label_column], path.name)[:, 0]
+    return frame, [s.strip() for s in frame[column].tolist()], labels
 
 
 def _pick_smiles_column(columns: Sequence[str], smiles_column: str | None, file: str) -> str:
@@ -105,15 +136,8 @@ def read_molecule_csv(
     path = Path(path)
     file = path.name
     featurizer = featurizer or MoleculeFeaturizer()
-    try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_filter=False, compression="infer")
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, EOFError, OSError) as err:
-        if isinstance(err, FileNotFoundError):
-            raise
-        raise CSVFormatError(f"{file}: cannot be read as CSV ({type(err).__name__}: {err})") from err
+    frame = _read_frame(path)
     columns = list(frame.columns)
-    if not columns:
-        raise CSVFormatError(f"{file}: no columns")
     smiles_col = _pick_smiles_column(columns, smiles_column, file)
     targets = list(target_columns) if target_columns is not None else [c for c in columns if c != smiles_col]
     missing_cols = [c for c in targets if c not in columns]

@@ -1,0 +1,148 @@
+"""``graphmeta predict`` and ``graphmeta embed``: a model applied to CSV files of molecules.
+
+``predict``: a support CSV (SMILES + label column) adapts the model, a query CSV gets one probability per row
+(its columns are kept, ``probability`` and ``prediction`` added). An invalid SMILES in the support is an error
+naming the row; in the query it is an error too, unless ``--on-invalid skip``: then that row keeps an empty
+probability and an ``error`` cell, and the summary counts it. No row is ever dropped.
+
+``embed``: the backbone's embedding of every molecule of a CSV (``.csv`` with the SMILES and ``e0..e{d-1}``, or
+``.npy``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from graphmeta.cli.base import Subcommand
+
+_ROW = 2  # spreadsheet row of the first data line (the header is row 1)
+
+
+def _add_model(parser: argparse.ArgumentParser) -> None:
+    from graphmeta.models import available_models
+
+    parser.add_argument("--model", default="tox21-protonet",
+                        help=f"shipped model ({', '.join(available_models()) or 'none'}) or a model.pt file "
+                             f"(default tox21-protonet)")
+    parser.add_argument("--smiles-column", default=None, help="name of the SMILES column (default: auto-detected)")
+
+
+def _model_featurizer(model: str) -> Any:
+    """The featurizer a model was trained with (molecule models only)."""
+    from graphmeta.data.featurize import MoleculeFeaturizer
+    from graphmeta.models import load_meta_model
+
+    meta = load_meta_model(model)
+    if meta.featurizer is None:
+        raise ValueError(f"model {model} was trained on {meta.trained_on} graphs, not molecules; it cannot read "
+                         f"SMILES (use the Python API with PyG Data graphs)")
+    return MoleculeFeaturizer.from_cache_key(meta.featurizer)
+
+
+def _query_inputs(path: Path, smiles: list[str], featurizer: Any, on_invalid: str) -> tuple[Any, dict[int, str]]:
+    from graphmeta.data.featurize import InvalidSmilesError
+    from graphmeta.data.inputs import featurize_molecules
+
+    inputs, invalid = featurize_molecules(smiles, featurizer)
+    if invalid and on_invalid == "error":
+        first = list(invalid.items())[:5]
+        raise InvalidSmilesError(f"{path.name}: {len(invalid)} invalid SMILES (" + "; ".join(
+            f"row {i + _ROW}: {why}" for i, why in first) + ("; ..." if len(invalid) > 5 else "")
+            + "); fix them or pass --on-invalid skip")
+    if len(inputs) == 0:
+        raise ValueError(f"{path.name}: no valid molecule to score")
+    return inputs, invalid
+
+
+class PredictCommand(Subcommand):
+    name = "predict"
+    help = "adapt a model to a labelled support CSV and write probabilities for a query CSV"
+
+    @classmethod
+    def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
+        from graphmeta.predictor import HEADS
+
+        _add_model(parser)
+        parser.add_argument("--support", type=Path, required=True, help="CSV of labelled molecules (the few shots)")
+        parser.add_argument("--query", type=Path, required=True, help="CSV of molecules to score")
+        parser.add_argument("--label-column", required=True, help="support CSV: the label column (two classes)")
+        parser.add_argument("--head", choices=HEADS, default="protonet", help="how to adapt (default protonet)")
+        parser.add_argument("--out", type=Path, default=None, help="output CSV (default: standard output)")
+        parser.add_argument("--on-invalid", choices=["error", "skip"], default="error",
+                            help="query rows with invalid SMILES: stop (default) or keep the row with an error cell")
+
+    @classmethod
+    def run(cls, args: argparse.Namespace) -> int:
+        from graphmeta.data.inputs import featurize_molecules
+        from graphmeta.data.loaders.csv import read_smiles_table
+        from graphmeta.predictor import FewShotClassifier
+
+        _, support_smiles, labels = read_smiles_table(args.support, args.smiles_column, args.label_column)
+        missing = np.flatnonzero(np.isnan(labels))  # type: ignore[arg-type]
+        if len(missing):
+            raise ValueError(f"{args.support.name}: empty label in row(s) {(missing + _ROW).tolist()[:10]} of column "
+                             f"{args.label_column!r}")
+        frame, query_smiles, _ = read_smiles_table(args.query, args.smiles_column)
+        featurizer = _model_featurizer(args.model)
+        clf = FewShotClassifier(model=args.model, head=args.head)
+        support, invalid_support = featurize_molecules(support_smiles, featurizer)
+        if invalid_support:
+            i, why = next(iter(invalid_support.items()))
+            raise ValueError(f"{args.support.name}: row {i + _ROW}: {why} ({len(invalid_support)} invalid in all)")
+        query, invalid = _query_inputs(args.query, query_smiles, featurizer, args.on_invalid)
+        clf.fit(support, labels)
+        proba = clf.predict_proba(query)[:, 1]
+        valid = np.array([i not in invalid for i in range(len(frame))])
+        frame["probability"] = ""
+        frame.loc[valid, "probability"] = [f"{p:.6f}" for p in proba]
+        frame["prediction"] = ""
+        frame.loc[valid, "prediction"] = [str(c) for c in clf.classes_[(proba >= 0.5).astype(int)]]
+        if invalid:
+            frame["error"] = ""
+            frame.loc[~valid, "error"] = [invalid[i] for i in sorted(invalid)]
+        frame.to_csv(args.out if args.out is not None else sys.stdout, index=False)
+        weights = ", ".join(f"{k} {v:.2f}" for k, v in clf.weights_.items())
+        print(f"scored {int(valid.sum())} of {len(frame)} query rows ({len(invalid)} invalid SMILES kept with an "
+              f"error) with {args.head} on model {args.model}, support {len(support)} molecules "
+              f"({int(np.sum(labels == clf.classes_[1]))} labelled {clf.classes_[1]}); weights: {weights}"
+              + (f"; wrote {args.out}" if args.out is not None else ""), file=sys.stderr)
+        return 0
+
+
+class EmbedCommand(Subcommand):
+    name = "embed"
+    help = "write the model backbone's embedding of every molecule of a CSV (.csv or .npy)"
+
+    @classmethod
+    def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("input", type=Path, help="CSV with a SMILES column")
+        _add_model(parser)
+        parser.add_argument("--out", type=Path, required=True, help="output .csv (SMILES + e0..) or .npy")
+
+    @classmethod
+    def run(cls, args: argparse.Namespace) -> int:
+        import pandas as pd
+
+        from graphmeta.data.loaders.csv import read_smiles_table
+        from graphmeta.meta.base_learners import TaskPool
+        from graphmeta.models import load_meta_model
+
+        if args.out.suffix not in (".csv", ".npy"):
+            raise ValueError(f"--out must end in .csv or .npy, got {args.out.name}")
+        featurizer = _model_featurizer(args.model)
+        _, smiles, _ = read_smiles_table(args.input, args.smiles_column)
+        inputs, _ = _query_inputs(args.input, smiles, featurizer, "error")
+        emb = TaskPool(inputs).embeddings(load_meta_model(args.model).learner).numpy()
+        if args.out.suffix == ".npy":
+            np.save(args.out, emb)
+        else:
+            table = pd.DataFrame(emb, columns=[f"e{j}" for j in range(emb.shape[1])])
+            table.insert(0, "smiles", smiles)
+            table.to_csv(args.out, index=False, float_format="%.6g")
+        print(f"wrote {emb.shape[0]} x {emb.shape[1]} embeddings to {args.out}")
+        return 0

@@ -1,0 +1,122 @@
+"""``graphmeta train``: meta-train a model on a named dataset or a CSV, write a model file others can load.
+
+Writes to ``--out``: ``model.pt`` (+ ``model.json``: config, split and the command), which
+``graphmeta predict --model``, ``graphmeta evaluate`` and :class:`graphmeta.FewShotClassifier` load, plus the
+trainer's ``best.pt`` / ``last.pt`` (``--resume`` continues from ``last.pt``), ``metrics.csv`` and
+``history.json``.
+
+Which tasks train: for datasets with a published few-shot split (Tox21, SIDER, MUV, ToxCast: PAR; FS-Mol: its
+own train/valid/test assays) only its training tasks, so ``graphmeta evaluate`` can score the untouched test
+tasks (FS-Mol's validation assays select the checkpoint); ``--all-tasks`` trains on every task (for a model meant
+for new properties); a CSV trains on all its tasks. ``--valid-tasks`` holds tasks out of training to pick the
+best checkpoint on; without validation tasks the final weights are kept.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from graphmeta.benchmarks.methods import META_METHODS, method_overrides
+from graphmeta.cli.base import Subcommand, add_data_dir_argument, add_dataset_arguments, load_named_or_csv
+
+_NORMS = ("task", "running", "layer", "none")
+
+
+class TrainCommand(Subcommand):
+    name = "train"
+    help = "meta-train a few-shot model on a named dataset or a CSV and write model.pt"
+
+    @classmethod
+    def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
+        add_dataset_arguments(parser)
+        parser.add_argument("--out", type=Path, required=True, help="output folder (model.pt, logs, checkpoints)")
+        parser.add_argument("--learner", choices=sorted(META_METHODS), default="protonet",
+                            help="meta-learner (default protonet)")
+        parser.add_argument("--shots", type=int, default=10, help="K positives + K negatives per support (default 10)")
+        parser.add_argument("--steps", type=int, default=500, help="meta-training steps (default 500)")
+        parser.add_argument("--eval-every", type=int, default=50, help="validation / checkpoint interval (default 50)")
+        parser.add_argument("--meta-batch-size", type=int, default=8, help="tasks per meta-step (default 8)")
+        parser.add_argument("--hidden", type=int, default=128, help="GNN width (default 128)")
+        parser.add_argument("--layers", type=int, default=5, help="GNN layers (default 5)")
+        parser.add_argument("--norm", choices=_NORMS, default="task",
+                            help="normalization: task (per-episode statistics, default), running (per-molecule "
+                                 "predictions), layer, none")
+        parser.add_argument("--valid-tasks", nargs="+", default=None, metavar="TASK",
+                            help="task names or indices held out to select the best checkpoint")
+        parser.add_argument("--all-tasks", action="store_true",
+                            help="train on every task, also a published split's test tasks")
+        parser.add_argument("--no-fallback", action="store_true",
+                            help="skip learning the Super Learner's 1-shot fallback weights on the training tasks")
+        parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+        parser.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
+        add_data_dir_argument(parser)
+        parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
+
+    @classmethod
+    def _split(cls, collection: Any, args: argparse.Namespace) -> tuple[Any, str]:
+        from graphmeta.data.splits import PAR_SPLITS, TaskSplit, par_split, predefined_split
+
+        groups = collection.task_groups
+        base = None
+        if args.all_tasks:
+            note = "all tasks"
+        elif collection.name.lower() in PAR_SPLITS:
+            base, note = par_split(collection), "the published split's training tasks"
+        elif "train" in groups and "test" in groups:
+            base, note = predefined_split(collection), "the dataset's own training tasks"
+        else:
+            note = "all tasks"
+        train = list(base.train) if base is not None else list(range(collection.n_tasks))
+        test = list(base.test) if base is not None else []
+        if args.valid_tasks:
+            valid = [collection.task_index(int(t) if t.lstrip("-").isdigit() else t) for t in args.valid_tasks]
+        else:
+            valid = list(base.valid) if base is not None else []
+        if set(valid) & set(test):
+            raise ValueError(f"validation task(s) {sorted(set(valid) & set(test))} are test tasks of the published "
+                             f"split; pick training tasks (or pass --all-tasks)")
+        train = [t for t in train if t not in valid]
+        if not train:
+            raise ValueError("no training task left after holding out the validation tasks")
+        return TaskSplit(train=tuple(train), valid=tuple(valid), test=tuple(test)), note
+
+    @classmethod
+    def run(cls, args: argparse.Namespace) -> int:
+        from graphmeta.benchmarks.record import command_line
+        from graphmeta.meta.base_learners import default_base_learners
+        from graphmeta.meta.superlearner import SuperLearner, fallback_from_training_tasks
+        from graphmeta.models import export_model
+        from graphmeta.train import MetaTrainer, TrainConfig
+
+        for option in ("shots", "steps", "eval_every", "meta_batch_size", "hidden", "layers"):
+            if getattr(args, option) < 1:
+                raise ValueError(f"--{option.replace('_', '-')} must be positive, got {getattr(args, option)}")
+        progress = not args.no_progress
+        collection = load_named_or_csv(args, progress)
+        if collection.task_type != "binary":
+            raise ValueError(f"{collection.name} has {collection.task_type} tasks; graphmeta train meta-trains on "
+                             f"binary tasks (use the Python API's MetaTrainer with n_way for class splits)")
+        split, note = cls._split(collection, args)
+        config = TrainConfig(**{**method_overrides(args.learner), "steps": args.steps,
+                                "eval_every": min(args.eval_every, args.steps),
+                                "meta_batch_size": args.meta_batch_size, "k_shot": args.shots,
+                                "hidden_channels": args.hidden, "num_layers": args.layers, "norm": args.norm,
+                                "seed": args.seed})
+        print(f"meta-training {args.learner} on {collection.name}: {len(split.train)} training tasks ({note}), "
+              f"{len(split.valid)} validation tasks, {args.steps} steps")
+        trainer = MetaTrainer(collection, split, config, out_dir=args.out, progress=progress)
+        result = trainer.fit(resume=args.resume)
+        if split.valid:
+            trainer.load_best()
+        extra = {}
+        if not args.no_fallback:
+            sl = SuperLearner(default_base_learners(trainer.learner, molecules=collection.smiles is not None))
+            extra["superlearner_fallback"] = fallback_from_training_tasks(sl, collection, split.train, shots=1,
+                                                                         seed=args.seed)
+        path = export_model(trainer, args.out / "model.pt", {"command": command_line()}, extra)
+        chosen = (f"best validation {config.val_metric} {result.best_metric:.3f} at step {result.best_step}"
+                  if split.valid else f"final weights after {result.steps_done} steps")
+        print(f"wrote {path} ({chosen})")
+        return 0
