@@ -16,7 +16,7 @@ MAML-family and Reptile models), ``"logreg"`` / ``"knn"`` on the embeddings, ``"
 Normalization note: with ``norm="task"`` models (graphmeta's default for benchmarks), the backbone normalizes
 each set of graphs it embeds together with that set's statistics, as in meta-training episodes, so a molecule's
 score depends slightly on the other molecules passed to the same ``predict_proba`` call. Models trained with
-``norm="running"`` or ``"layer"`` (such as the shipped ones) score each molecule on its own.
+``norm="layer"`` (such as the shipped ones) or ``"running"`` score each molecule on its own.
 
 Regression (continuous targets) is not supported yet: ``fit`` says so.
 """

@@ -32,7 +32,7 @@ def tox21():
 def _train(tox21, learner: str, out: Path, fallback: bool = False) -> Path:
     inner = dict(inner_lr=0.05, inner_steps=2) if learner == "maml" else {}
     config = TrainConfig(learner=learner, steps=3, eval_every=3, meta_batch_size=2, hidden_channels=16,
-                         num_layers=2, norm="running", **inner)
+                         num_layers=2, norm="layer", **inner)
     trainer = MetaTrainer(tox21, TaskSplit(train=tuple(range(9)), test=()), config, progress=False)
     trainer.fit()
     extra = {}
@@ -82,7 +82,7 @@ def test_every_input_kind_gives_the_same_predictions(models, data) -> None:
                                .predict_proba(Xq), expected, rtol=1e-5, atol=1e-6)
 
 
-def test_running_norm_model_scores_each_molecule_on_its_own(models, data) -> None:
+def test_layer_norm_model_scores_each_molecule_on_its_own(models, data) -> None:
     Xs, ys, Xq, _ = data
     clf = FewShotClassifier(model=models["maml"], head="maml").fit(Xs, ys)
     together = clf.predict_proba(Xq)[:3]
@@ -158,3 +158,20 @@ def test_superlearner_head_cross_validates_or_falls_back(models, data) -> None:
     assert fallback.predict_proba(Xq).shape == (30, 2)
     with pytest.raises(ValueError, match="fallback"):
         FewShotClassifier(model=models["protonet"], head="superlearner").fit(one_shot, [0, 1])
+
+
+def test_shipped_models_load_and_tell_molecules_apart(tox21) -> None:
+    """Guards against a collapsed backbone (every molecule the same embedding) being shipped."""
+    from graphmeta import available_models
+    from graphmeta.data.inputs import GraphInputs
+    from graphmeta.meta.base_learners import TaskPool
+
+    shipped = available_models()
+    assert {"tox21-protonet", "tox21-maml"} <= set(shipped)
+    molecules = GraphInputs.from_collection(tox21, np.arange(0, 5000, 100))
+    for name in ("tox21-protonet", "tox21-maml"):
+        meta = load_meta_model(name)
+        assert meta.trained_on == "tox21" and set(meta.info["split"]["train"]) == set(range(9))
+        emb = TaskPool(molecules).embeddings(meta.learner).numpy()
+        assert len(np.unique(emb.round(3), axis=0)) == len(emb)
+        assert emb.std(0).mean() > 1e-2

@@ -1,0 +1,40 @@
+"""Smoke tests of ``bench/predictor_speed.py`` and ``bench/superlearner.py`` at tiny sizes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parents[1] / "bench"
+
+
+@pytest.mark.bench
+def test_predictor_speed_quick(tmp_path: Path) -> None:
+    out = tmp_path / "speed.json"
+    proc = subprocess.run([sys.executable, str(BENCH / "predictor_speed.py"), "--n-query", "60", "--repeats", "1",
+                           "--out", str(out)], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    results = json.loads(out.read_text())["results"]
+    assert results["n_query"] == 60 and results["n_support"] == 20
+    assert set(results["seconds"]) == {"rf-ecfp4 (reference)", "protonet", "maml", "superlearner"}
+    assert all(v > 0 for v in results["seconds"].values())
+    assert results["ratio_to_rf"]["rf-ecfp4 (reference)"] == pytest.approx(1.0)
+
+
+@pytest.mark.bench
+def test_superlearner_bench_quick(tmp_path: Path, shared_data: Path) -> None:
+    out = tmp_path / "sl.json"
+    proc = subprocess.run([sys.executable, str(BENCH / "superlearner.py"), "tox21", "--shots", "10", "1",
+                           "--seeds", "1", "--draws", "1", "--n-folds", "3", "--out", str(out)],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    record = json.loads(out.read_text())
+    summaries = record["results"]["summaries"]
+    assert set(summaries) == {"10-shot", "1-shot"}
+    assert summaries["1-shot"]["fallback_episodes"] == 3 and summaries["10-shot"]["fallback_episodes"] == 0
+    assert [r["task"] for r in summaries["10-shot"]["per_task"]] == ["SR-HSE", "SR-MMP", "SR-p53"]
+    assert out.with_suffix(".md").read_text().count("| **mean** |") == 2
