@@ -197,5 +197,7 @@ def task_embedding(index: Tensor, table: Tensor, layout: TaskLayout | None) -> T
         hot = table.new_zeros(cols.shape[0], table.shape[1]).scatter_add_(
             1, cols, table.new_ones(cols.shape))  # counts, so a repeated category adds twice like the gather
         return task_linear(hot, table.transpose(1, 2), None, layout)
+    if index.dim() == 2 and not torch.is_grad_enabled():  # inference: one fused lookup-and-sum (no [N, C, d]
+        return F.embedding_bag(index, table, mode="sum")  # intermediate); it has no double backward, hence not here
     out = F.embedding(index, table)
     return out.sum(dim=1) if index.dim() == 2 else out

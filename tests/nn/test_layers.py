@@ -90,6 +90,8 @@ def test_task_linear_and_embedding_stacked_equal_shared_per_task() -> None:
     emb = task_embedding(idx, table, layout)  # the 3 column embeddings of a row are summed
     assert torch.allclose(emb[4], table[2][idx[4]].sum(0))
     assert torch.allclose(task_embedding(idx, table[1], None)[0], table[1][idx[0]].sum(0))
+    with torch.no_grad():  # the inference path (fused embedding_bag) equals the differentiable one
+        assert torch.allclose(task_embedding(idx, table[1], None), table[1][idx].sum(1))
     repeated = torch.tensor([[1, 1], [2, 3]])
     assert torch.allclose(task_embedding(repeated, table[:2], TaskLayout.from_row_task(torch.tensor([0, 1]), 2))[0],
                           2 * table[0][1])
