@@ -95,6 +95,7 @@ class FewShotClassifier(ClassifierMixin, BaseEstimator):
         n_folds: V of the Super Learner's support cross-validation.
         scale: the Super Learner combines on the ``"logit"`` or ``"probability"`` scale.
         random_state: seed of the Super Learner's folds and of the random-forest base learner.
+        n_jobs: worker processes featurizing long lists of SMILES (``-1``: every CPU; default one).
 
     Attributes (after ``fit``):
         classes_: the two labels, in ``predict_proba`` column order.
@@ -105,13 +106,14 @@ class FewShotClassifier(ClassifierMixin, BaseEstimator):
 
     def __init__(self, model: str | os.PathLike = "tox21-protonet", head: str = "protonet",
                  base_learners: Sequence[str] | None = None, n_folds: int = 5, scale: str = "logit",
-                 random_state: int = 0) -> None:
+                 random_state: int = 0, n_jobs: int | None = None) -> None:
         self.model = model
         self.head = head
         self.base_learners = base_learners
         self.n_folds = n_folds
         self.scale = scale
         self.random_state = random_state
+        self.n_jobs = n_jobs
 
     # -- helpers ------------------------------------------------------------------------------------------
     def __sklearn_is_fitted__(self) -> bool:
@@ -127,7 +129,7 @@ class FewShotClassifier(ClassifierMixin, BaseEstimator):
 
     def _inputs(self, X: Any, meta: MetaModel, name: str) -> GraphInputs:
         featurizer = self._featurizer(meta)
-        inputs = as_graph_inputs(X, featurizer or MoleculeFeaturizer(), name)
+        inputs = as_graph_inputs(X, featurizer or MoleculeFeaturizer(), name, self.n_jobs)
         if inputs.featurizer is not None and featurizer is None:
             raise ValueError(f"model {meta.name} was trained on {meta.trained_on} graphs, not molecules: pass PyG "
                              f"Data graphs like its training data, not SMILES")

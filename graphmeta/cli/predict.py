@@ -44,11 +44,12 @@ def _model_featurizer(model: str) -> Any:
     return MoleculeFeaturizer.from_cache_key(meta.featurizer)
 
 
-def _query_inputs(path: Path, smiles: list[str], featurizer: Any, on_invalid: str) -> tuple[Any, dict[int, str]]:
+def _query_inputs(path: Path, smiles: list[str], featurizer: Any, on_invalid: str,
+                  n_jobs: int | None = None) -> tuple[Any, dict[int, str]]:
     from graphmeta.data.featurize import InvalidSmilesError
     from graphmeta.data.inputs import featurize_molecules
 
-    inputs, invalid = featurize_molecules(smiles, featurizer)
+    inputs, invalid = featurize_molecules(smiles, featurizer, n_jobs)
     if invalid and on_invalid == "error":
         first = list(invalid.items())[:5]
         raise InvalidSmilesError(f"{path.name}: {len(invalid)} invalid SMILES (" + "; ".join(
@@ -75,6 +76,8 @@ class PredictCommand(Subcommand):
         parser.add_argument("--out", type=Path, default=None, help="output CSV (default: standard output)")
         parser.add_argument("--on-invalid", choices=["error", "skip"], default="error",
                             help="query rows with invalid SMILES: stop (default) or keep the row with an error cell")
+        parser.add_argument("--n-jobs", type=int, default=None,
+                            help="processes featurizing the query (-1: every CPU; default 1)")
 
     @classmethod
     def run(cls, args: argparse.Namespace) -> int:
@@ -94,7 +97,7 @@ class PredictCommand(Subcommand):
         if invalid_support:
             i, why = next(iter(invalid_support.items()))
             raise ValueError(f"{args.support.name}: row {i + _ROW}: {why} ({len(invalid_support)} invalid in all)")
-        query, invalid = _query_inputs(args.query, query_smiles, featurizer, args.on_invalid)
+        query, invalid = _query_inputs(args.query, query_smiles, featurizer, args.on_invalid, args.n_jobs)
         clf.fit(support, labels)
         proba = clf.predict_proba(query)[:, 1]
         valid = np.array([i not in invalid for i in range(len(frame))])

@@ -93,7 +93,8 @@ def _items(X: Any, name: str) -> list[Any]:
                         f"got {type(X).__name__}") from None
 
 
-def as_graph_inputs(X: Any, featurizer: MoleculeFeaturizer | None = None, name: str = "X") -> GraphInputs:
+def as_graph_inputs(X: Any, featurizer: MoleculeFeaturizer | None = None, name: str = "X",
+                    n_jobs: int | None = None) -> GraphInputs:
     """``X`` as :class:`GraphInputs`.
 
     Args:
@@ -101,6 +102,7 @@ def as_graph_inputs(X: Any, featurizer: MoleculeFeaturizer | None = None, name: 
             or one-column DataFrame), or a :class:`GraphInputs` (returned as is).
         featurizer: featurizer for SMILES / RDKit inputs (default ``MoleculeFeaturizer()``).
         name: what to call ``X`` in error messages (``"support"``, ``"query"``...).
+        n_jobs: worker processes featurizing a long list of molecules (``-1``: every CPU; default one).
 
     Raises:
         InvalidSmilesError: naming the positions (0-based) and SMILES of the invalid entries.
@@ -122,7 +124,7 @@ def as_graph_inputs(X: Any, featurizer: MoleculeFeaturizer | None = None, name: 
     if kinds:
         raise TypeError(f"{name} must hold only SMILES strings or RDKit molecules (or only PyG Data graphs); found "
                         f"{', '.join(sorted(kinds))}")
-    inputs, invalid = featurize_molecules(items, featurizer)
+    inputs, invalid = featurize_molecules(items, featurizer, n_jobs)
     if invalid:
         shown = "; ".join(f"row {i}: {reason}" for i, reason in list(invalid.items())[:_SHOWN])
         more = f" ... and {len(invalid) - _SHOWN} more" if len(invalid) > _SHOWN else ""
@@ -131,14 +133,14 @@ def as_graph_inputs(X: Any, featurizer: MoleculeFeaturizer | None = None, name: 
     return inputs
 
 
-def featurize_molecules(molecules: Sequence[Any], featurizer: MoleculeFeaturizer | None = None
-                        ) -> tuple[GraphInputs, dict[int, str]]:
+def featurize_molecules(molecules: Sequence[Any], featurizer: MoleculeFeaturizer | None = None,
+                        n_jobs: int | None = None) -> tuple[GraphInputs, dict[int, str]]:
     """The valid ones of ``molecules`` (SMILES or RDKit ``Mol``) as :class:`GraphInputs`, and
     ``{position: reason}`` of the invalid ones (for callers that report them per row instead of raising)."""
     from rdkit import Chem
 
     featurizer = featurizer or MoleculeFeaturizer()
     prepared = [m.strip() if isinstance(m, str) else m for m in molecules]
-    feats, invalid = featurizer.featurize_many(prepared)
+    feats, invalid = featurizer.featurize_many(prepared, n_jobs=n_jobs)
     smiles = [m if isinstance(m, str) else Chem.MolToSmiles(m) for i, m in enumerate(prepared) if i not in invalid]
     return GraphInputs(GraphStore.from_featurized(feats), smiles, featurizer.cache_key), invalid

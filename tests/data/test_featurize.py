@@ -87,3 +87,19 @@ def test_featurize_many_reports_invalid_positions_and_keeps_order() -> None:
         assert (out.edge_index[:, e0:e1] == ref.edge_index.numpy()).all()
         assert (out.edge_attr[e0:e1] == ref.edge_attr.numpy()).all()
     assert out.x.shape[1] == len(ATOM_FEATURES) and out.edge_attr.shape[1] == len(BOND_FEATURES)
+
+
+def test_parallel_featurization_equals_serial() -> None:
+    import numpy as np
+
+    from graphmeta.data.api import load_dataset
+    from graphmeta.data.featurize import PARALLEL_MIN
+
+    smiles = list(load_dataset("tox21", progress=False).smiles[:PARALLEL_MIN + 101])
+    smiles[3], smiles[PARALLEL_MIN - 7], smiles[-1] = "not a molecule", "C1CC", ""
+    featurizer = MoleculeFeaturizer()
+    serial, bad = featurizer.featurize_many(smiles)
+    parallel, bad_parallel = featurizer.featurize_many(smiles, n_jobs=2)
+    assert bad_parallel == bad and sorted(bad) == [3, PARALLEL_MIN - 7, len(smiles) - 1]
+    for field in ("x", "edge_index", "edge_attr", "node_ptr", "edge_ptr"):
+        np.testing.assert_array_equal(getattr(parallel, field), getattr(serial, field))
