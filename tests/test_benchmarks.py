@@ -90,9 +90,11 @@ def test_bad_requests_fail_clearly(tox21) -> None:
 def test_cli_quick_writes_records_table_and_plots(tmp_path: Path, shared_data: Path) -> None:
     out = tmp_path / "bench"
     code = main(["benchmark", "sider", "--quick", "--method", "maml", "knn", "--shots", "1", "--out", str(out),
-                 "--data-dir", str(shared_data), "--no-progress"])
+                 "--data-dir", str(shared_data), "--no-progress", "--norm", "task", "layer"])
     assert code == 0
     record = json.loads((out / "sider_1shot_maml_quick.json").read_text())
+    assert record["results"]["settings"]["grid"] == [{"norm": "task"}, {"norm": "layer"}]
+    assert [c["overrides"] for c in record["results"]["cv"]["candidates"]] == [{"norm": "task"}, {"norm": "layer"}]
     assert record["command"].startswith(("graphmeta", "python", "pytest")) and record["commit"]
     assert record["results"]["split"]["test"] == list(range(21, 27))
     assert record["wall_seconds"] > 0

@@ -55,6 +55,9 @@ class BenchmarkCommand(Subcommand):
         parser.add_argument("--pretrained", default=None, metavar="ENCODER_PT",
                             help="molecules: start the backbone from `graphmeta pretrain`'s encoder.pt (its width, "
                                  "depth and featurizer must match)")
+        parser.add_argument("--norm", nargs="+", choices=["task", "running", "layer", "none"], default=None,
+                            help="MoleculeNet: normalization mode(s); several are a grid the leave-tasks-out CV "
+                                 "chooses from (default: task)")
         parser.add_argument("--cv-per-seed", action="store_true",
                             help="MoleculeNet: a leave-tasks-out CV per seed (default: one CV, seed 0, whose chosen "
                                  "steps every seed retrains with)")
@@ -151,6 +154,8 @@ class BenchmarkCommand(Subcommand):
             settings.pretrained_encoder = args.pretrained
             if args.cv_per_seed:
                 settings.cv_seed = None
+            if args.norm:
+                settings.grid = tuple({"norm": mode} for mode in dict.fromkeys(args.norm))
             for method in args.method or _DEFAULT_METHODS["molecules"]:
                 results.append(cls._record(
                     args, f"{args.benchmark}_{shots}shot_{method}", f"{args.benchmark}-{shots}shot",
