@@ -14,6 +14,10 @@ For one task with support ``(S, y)`` and query ``Q``:
 3. every base learner is fitted on the whole support and scores ``Q``; the combination with those weights is
    the Super Learner's prediction.
 
+With a :class:`~graphmeta.meta.gate.StackingGate` (:meth:`SuperLearner.learn_gate`), step 1-2 are replaced by
+per-molecule weights the gate, meta-trained across training tasks, reads off each query molecule's embedding
+(a mixture of experts).
+
 V is ``min(n_folds, smallest class count of the support)``. **Fallback:** when that is below 2 (a 1-shot
 support, K = 1, has one example per class, so no fold split leaves both classes in every training part), the
 weights cannot come from the task itself; they are then the ``fallback_weights`` learned *across meta-training
@@ -28,10 +32,13 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable, Sequence
 
 import numpy as np
+import torch
 from sklearn.model_selection import StratifiedKFold
 
+from graphmeta.meta.base import MetaLearner
 from graphmeta.meta.base_learners import BaseLearner, Fold, TaskPool
 from graphmeta.meta.convex import SCALES, Scale, combine, convex_log_loss_weights
+from graphmeta.meta.gate import StackingGate, fit_gate
 
 __all__ = ["StackingResult", "SuperLearner", "fallback_from_training_tasks"]
 
@@ -47,7 +54,9 @@ class StackingResult:
         weights: ``[L]`` convex weights of the combination.
         n_folds: folds of the support cross-validation (0 when the fallback weights were used).
         used_fallback: whether the weights are the cross-task fallback ones.
-        oof: ``[n_support, L]`` out-of-fold probabilities of the CV (``None`` with the fallback).
+        oof: ``[n_support, L]`` out-of-fold probabilities of the CV (``None`` with the fallback or the gate).
+        row_weights: ``[n_query, L]`` per-molecule weights of the gate (``None`` without one); ``weights`` is
+            then their mean.
     """
 
     proba: np.ndarray
@@ -57,6 +66,7 @@ class StackingResult:
     n_folds: int
     used_fallback: bool
     oof: np.ndarray | None = field(default=None, repr=False)
+    row_weights: np.ndarray | None = field(default=None, repr=False)
 
     def weights_by_name(self) -> dict[str, float]:
         return {n: float(w) for n, w in zip(self.names, self.weights)}
@@ -88,6 +98,8 @@ class SuperLearner:
         self.base_learners, self.names = list(base_learners), names
         self.n_folds, self.scale, self.random_state = n_folds, scale, random_state
         self.fallback_weights = self._check_weights(fallback_weights) if fallback_weights is not None else None
+        self.gate: StackingGate | None = None
+        self.gate_learner: MetaLearner | None = None
 
     def _check_weights(self, weights: dict[str, float]) -> np.ndarray:
         missing = [n for n in self.names if n not in weights]
@@ -147,13 +159,45 @@ class SuperLearner:
         return combine(base, weights, self.scale), base
 
     def fit_predict(self, pool: TaskPool, y: np.ndarray) -> StackingResult:
-        """Weights from the support (or the fallback), then the combined probabilities of the pool's query."""
+        """Weights from the support (or the fallback, or the gate), then the combined probabilities of the query."""
+        if self.gate is not None:
+            fold = Fold(train=np.arange(pool.n_support), y=np.asarray(y, dtype=np.int64), test=pool.query_rows)
+            base = self._predict_all(pool, [fold])[0]
+            rows = self.gate_weights(pool)
+            return StackingResult(proba=combine(base, rows, self.scale), base_proba=base, names=list(self.names),
+                                  weights=rows.mean(0), n_folds=0, used_fallback=False, row_weights=rows)
         weights, V, oof = self.weights_for(pool, y)
         proba, base = self.predict(pool, y, weights)
         return StackingResult(proba=proba, base_proba=base, names=list(self.names), weights=weights, n_folds=V,
                               used_fallback=V == 0, oof=oof)
 
+    def gate_weights(self, pool: TaskPool) -> np.ndarray:
+        """``[n_query, L]`` per-molecule weights of the gate for the pool's query."""
+        if self.gate is None or self.gate_learner is None:
+            raise ValueError("no gate: call learn_gate first")
+        emb = pool.embeddings(self.gate_learner)[torch.as_tensor(pool.query_rows)]
+        with torch.no_grad():
+            return self.gate(emb).double().numpy()
+
     # -- across meta-training tasks --------------------------------------------------------------------------
+    def learn_gate(self, episodes: Iterable[tuple[TaskPool, np.ndarray, np.ndarray]], learner: MetaLearner,
+                   hidden_channels: int = 32, epochs: int = 300, seed: int = 0) -> list[float]:
+        """Meta-trains (and sets) an input-dependent gate on meta-training episodes ``(pool, support_y, query_y)``:
+        base learners fitted on each support score its query, and the gate learns per-molecule weights from the
+        query embeddings of ``learner``'s backbone. Returns the training loss per epoch."""
+        samples = []
+        for pool, y_support, y_query in episodes:
+            fold = Fold(train=np.arange(pool.n_support), y=np.asarray(y_support, dtype=np.int64), test=pool.query_rows)
+            emb = pool.embeddings(learner)[torch.as_tensor(pool.query_rows)]
+            samples.append((emb, self._predict_all(pool, [fold])[0], np.asarray(y_query, dtype=np.float64)))
+        if not samples:
+            raise ValueError("learn_gate needs at least one episode")
+        torch.manual_seed(seed)
+        gate = StackingGate(samples[0][0].shape[1], len(self.names), hidden_channels)
+        losses = fit_gate(gate, samples, self.scale, epochs=epochs, seed=seed)
+        self.gate, self.gate_learner = gate, learner
+        return losses
+
     def learn_fallback_weights(self, episodes: Iterable[tuple[TaskPool, np.ndarray, np.ndarray]]) -> dict[str, float]:
         """Learns (and sets) the fallback weights from meta-training episodes ``(pool, support_y, query_y)``.
 

@@ -184,3 +184,49 @@ def test_super_learner_on_real_molecules_is_deterministic(tox21, episode) -> Non
     assert runs[0].n_folds == 3 and runs[0].oof.shape == (10, 5)
     np.testing.assert_array_equal(runs[0].proba, runs[1].proba)
     np.testing.assert_array_equal(runs[0].weights, runs[1].weights)
+
+
+# -- the input-dependent gate (mixture of experts) -------------------------------------------------------------
+def test_gate_learns_per_molecule_routing_a_convex_combination_cannot() -> None:
+    """Base learner 0 is right on molecules whose first embedding feature is positive and wrong elsewhere,
+    learner 1 the reverse: one convex weight per task cannot beat ~chance, the gate can."""
+    from graphmeta.meta.convex import combine, convex_log_loss_weights
+    from graphmeta.meta.gate import StackingGate, fit_gate
+
+    rng = np.random.default_rng(0)
+
+    def episode(n: int = 400):
+        emb = rng.normal(size=(n, 4)).astype(np.float32)
+        y = rng.integers(0, 2, n)
+        good, bad = np.where(y == 1, 0.9, 0.1), np.where(y == 1, 0.1, 0.9)
+        first = emb[:, 0] > 0
+        Z = np.stack([np.where(first, good, bad), np.where(first, bad, good)], axis=1)
+        return torch.as_tensor(emb), Z, y
+
+    train = [episode() for _ in range(3)]
+    gate = StackingGate(4, 2, hidden_channels=16)
+    losses = fit_gate(gate, train, epochs=300)
+    assert losses[-1] < 0.5 * losses[0]
+    emb, Z, y = episode()
+    with torch.no_grad():
+        gated = combine(Z, gate(emb).double().numpy())
+    convex = combine(Z, convex_log_loss_weights(Z, y))  # even fitted on the test rows themselves
+    assert log_loss(y, gated) < 0.3 < 0.6 < log_loss(y, convex)
+    torch.manual_seed(0)
+    twin = StackingGate(4, 2, hidden_channels=16)
+    torch.manual_seed(0)
+    twin2 = StackingGate(4, 2, hidden_channels=16)
+    assert fit_gate(twin, train, epochs=20) == fit_gate(twin2, train, epochs=20)  # deterministic
+
+
+def test_super_learner_with_a_gate_on_real_molecules(tox21) -> None:
+    learner = _learner("protonet")
+    sl = SuperLearner(default_base_learners(learner), n_folds=3)
+    training = sample_eval_episodes(tox21, [0, 1], KShotSampler(3, n_query=30), 1, seed=0)
+    losses = sl.learn_gate(((TaskPool.from_episode(tox21, e), e.support_y.numpy(), e.query_y.numpy())
+                            for e in training), learner, epochs=30)
+    assert len(losses) == 30 and losses[-1] <= losses[0]
+    test = sample_eval_episodes(tox21, [9], KShotSampler(3, n_query=20), 1, seed=0)[0]
+    result = sl.fit_predict(TaskPool.from_episode(tox21, test), test.support_y.numpy())
+    assert result.row_weights.shape == (20, 4) and np.allclose(result.row_weights.sum(1), 1)
+    assert result.proba.shape == (20,) and result.weights.sum() == pytest.approx(1)
