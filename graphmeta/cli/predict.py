@@ -90,6 +90,8 @@ class PredictCommand(Subcommand):
         if len(missing):
             raise ValueError(f"{args.support.name}: empty label in row(s) {(missing + _ROW).tolist()[:10]} of column "
                              f"{args.label_column!r}")
+        if np.array_equal(labels, np.round(labels)):  # type: ignore[arg-type]
+            labels = labels.astype(np.int64)  # type: ignore[union-attr]  # 0/1 in the file: 0/1 in predictions
         frame, query_smiles, _ = read_smiles_table(args.query, args.smiles_column)
         featurizer = _model_featurizer(args.model)
         clf = FewShotClassifier(model=args.model, head=args.head)
