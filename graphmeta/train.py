@@ -253,10 +253,11 @@ class MetaTrainer:
                 config.val_draws, config.seed) if split.valid else [])
         else:
             stratify = config.val_query is not None
-            val_sampler: EpisodeSampler = (
-                StratifiedSupportSampler(config.val_support_size, n_query=config.val_query, stratify_query=stratify)
+            val_sampler: EpisodeSampler = (  # val_query caps the query: small tasks validate on what they have
+                StratifiedSupportSampler(config.val_support_size, n_query=config.val_query, stratify_query=stratify,
+                                         cap_query=True)
                 if config.val_support_size
-                else KShotSampler(config.k_shot, n_query=config.val_query, stratify_query=stratify))
+                else KShotSampler(config.k_shot, n_query=config.val_query, stratify_query=stratify, cap_query=True))
             self.val_episodes = sample_eval_episodes(collection, split.valid, val_sampler, config.val_draws,
                                                      config.seed)
         self.selects = bool(self.val_episodes)

@@ -105,11 +105,14 @@ def _episode(task: int, pos_s: np.ndarray, neg_s: np.ndarray, pos_q: np.ndarray,
 
 
 def _split_query(rng: np.random.Generator, pos_rest: np.ndarray, neg_rest: np.ndarray, n_query: int | None,
-                 stratified: bool, where: str) -> tuple[np.ndarray, np.ndarray]:
-    """Query from the graphs left after the support: all of them, or ``n_query`` (stratified or not)."""
+                 stratified: bool, where: str, cap: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Query from the graphs left after the support: all of them, or ``n_query`` (stratified or not); with
+    ``cap``, ``n_query`` is an upper bound (a task with fewer graphs left gives them all)."""
     if n_query is None:
         return pos_rest, neg_rest
     available = len(pos_rest) + len(neg_rest)
+    if cap and n_query >= available:
+        return pos_rest, neg_rest
     if n_query > available:
         raise NotEnoughExamplesError(f"{where}: query of {n_query} requested but only {available} graphs remain")
     if stratified:
@@ -131,12 +134,15 @@ class KShotSampler:
         k_neg: negatives in the support (default: ``k_pos``).
         n_query: query size (default ``None``: every remaining labelled graph, the PAR test protocol).
         stratify_query: keep the task's class balance in a fixed-size query (default ``False``).
+        cap_query: ``n_query`` is an upper bound: a task with fewer graphs left uses them all (default ``False``:
+            such a task raises :class:`NotEnoughExamplesError`).
     """
 
     k_pos: int
     k_neg: int | None = None
     n_query: int | None = None
     stratify_query: bool = False
+    cap_query: bool = False
 
     def __post_init__(self) -> None:
         if self.k_pos < 1 or (self.k_neg is not None and self.k_neg < 1):
@@ -155,7 +161,8 @@ class KShotSampler:
                 f"the task has {len(pos)} and {len(neg)}")
         pos = rng.permutation(pos)
         neg = rng.permutation(neg)
-        pos_q, neg_q = _split_query(rng, pos[self.k_pos:], neg[k_neg:], self.n_query, self.stratify_query, where)
+        pos_q, neg_q = _split_query(rng, pos[self.k_pos:], neg[k_neg:], self.n_query, self.stratify_query, where,
+                                    self.cap_query)
         if len(pos_q) + len(neg_q) == 0:
             raise NotEnoughExamplesError(f"{where}: no graphs left for the query")
         return _episode(t, pos[: self.k_pos], neg[:k_neg], pos_q, neg_q)
@@ -165,12 +172,14 @@ class KShotSampler:
 class StratifiedSupportSampler:
     """Support of ``support_size`` graphs keeping the task's positive fraction (at least one of each class).
 
-    This is FS-Mol's protocol (support sizes 16/32/64/128/256, query = the rest); ``n_query`` caps the query.
+    This is FS-Mol's protocol (support sizes 16/32/64/128/256, query = the rest); ``n_query`` fixes the query size
+    (an upper bound with ``cap_query``).
     """
 
     support_size: int
     n_query: int | None = None
     stratify_query: bool = True
+    cap_query: bool = False
 
     def __post_init__(self) -> None:
         if self.support_size < 2:
@@ -192,7 +201,8 @@ class StratifiedSupportSampler:
             n_neg, n_pos = len(neg), self.support_size - len(neg)
         pos = rng.permutation(pos)
         neg = rng.permutation(neg)
-        pos_q, neg_q = _split_query(rng, pos[n_pos:], neg[n_neg:], self.n_query, self.stratify_query, where)
+        pos_q, neg_q = _split_query(rng, pos[n_pos:], neg[n_neg:], self.n_query, self.stratify_query, where,
+                                    self.cap_query)
         return _episode(t, pos[:n_pos], neg[:n_neg], pos_q, neg_q)
 
 

@@ -48,6 +48,18 @@ def test_fixed_query_and_fsmol_style_support(tox21) -> None:
         assert set(ep.support.tolist()).isdisjoint(ep.query.tolist())
 
 
+def test_capped_query_takes_what_a_small_task_has(tox21) -> None:
+    n = len(tox21.labels.task(0)[0])
+    with pytest.raises(NotEnoughExamplesError, match="query of"):
+        KShotSampler(5, n_query=n).sample(tox21, 0, episode_rng(0))
+    ep = KShotSampler(5, n_query=n, stratify_query=True, cap_query=True).sample(tox21, 0, episode_rng(0))
+    assert len(ep.query) == n - 10 and len(ep.support) == 10
+    small = KShotSampler(5, n_query=16, cap_query=True).sample(tox21, 0, episode_rng(0))
+    assert len(small.query) == 16  # a bound, not a target: larger tasks are unaffected
+    ep = StratifiedSupportSampler(16, n_query=n, cap_query=True).sample(tox21, 0, episode_rng(0))
+    assert len(ep.query) == n - 16
+
+
 def test_not_enough_examples_names_the_task(tox21) -> None:
     with pytest.raises(NotEnoughExamplesError, match=r"tox21 task 0 \(NR-AR\).*needs 1000 positives"):
         KShotSampler(1000).sample(tox21, 0, episode_rng(0))
