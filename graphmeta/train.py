@@ -244,7 +244,7 @@ class MetaTrainer:
         self.train_sampler: EpisodeSampler = (
             train_sampler if train_sampler is not None
             else NWayKShotSampler(config.n_way, config.k_shot, config.n_query) if config.n_way
-            else KShotSampler(config.k_shot, n_query=config.n_query))
+            else KShotSampler(config.k_shot, n_query=config.n_query, cap_query=True))
         if val_episodes is not None:
             self.val_episodes = list(val_episodes)
         elif config.n_way:  # N-way validation episodes over the validation classes, n_query queries per class

@@ -89,3 +89,18 @@ def test_embed_and_evaluate(model: Path, csvs: tuple[Path, Path], tmp_path: Path
     assert "SR-HSE" in result.stdout and "mean over tasks" in result.stdout
     episodes = json.loads(results.read_text())["episodes"]
     assert len(episodes) == 2 and all(0 <= e["roc_auc"] <= 1 for e in episodes)
+
+
+def test_train_on_a_csv_skips_and_reports_tasks_too_small(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from graphmeta.cli.main import main
+
+    tox21 = load_dataset("tox21", progress=False)
+    rows = pd.DataFrame({"smiles": tox21.smiles[:60], "big": [i % 2 for i in range(60)],
+                         "rare": [1 if i < 3 else 0 for i in range(60)]})
+    rows.to_csv(tmp_path / "assays.csv", index=False)
+    code = main(["train", str(tmp_path / "assays.csv"), "--shots", "4", "--steps", "1", "--hidden", "8",
+                 "--layers", "1", "--meta-batch-size", "1", "--no-fallback", "--out", str(tmp_path / "run"),
+                 "--no-progress"])
+    out = capsys.readouterr().out
+    assert code == 0 and "skipped 1 training task(s) with fewer than 4 positives or negatives" in out
+    assert "1 training tasks (all tasks)" in out and (tmp_path / "run" / "model.pt").is_file()

@@ -24,6 +24,13 @@ from graphmeta.cli.base import Subcommand, add_data_dir_argument, add_dataset_ar
 _NORMS = ("task", "running", "layer", "none")
 
 
+def _fits(collection: Any, task: int, shots: int) -> bool:
+    """Whether ``task`` has ``shots`` labelled graphs of each class and at least one more for a query."""
+    _, values = collection.labels.task(task)
+    positives = int((values == 1).sum())
+    return positives >= shots and len(values) - positives >= shots and len(values) > 2 * shots
+
+
 class TrainCommand(Subcommand):
     name = "train"
     help = "meta-train a few-shot model on a named dataset or a CSV and write model.pt"
@@ -78,8 +85,15 @@ class TrainCommand(Subcommand):
             raise ValueError(f"validation task(s) {sorted(set(valid) & set(test))} are test tasks of the published "
                              f"split; pick training tasks (or pass --all-tasks)")
         train = [t for t in train if t not in valid]
+        too_small = [t for t in train if not _fits(collection, t, args.shots)]
+        if too_small:
+            names = ", ".join(collection.task_names[t] for t in too_small[:5]) + (" ..." if len(too_small) > 5 else "")
+            print(f"skipped {len(too_small)} training task(s) with fewer than {args.shots} positives or negatives "
+                  f"(or nothing left for a query) for {args.shots}+{args.shots} supports: {names}")
+            train = [t for t in train if t not in too_small]
         if not train:
-            raise ValueError("no training task left after holding out the validation tasks")
+            raise ValueError("no training task left (after holding out validation tasks and skipping tasks too "
+                             "small for the supports)")
         return TaskSplit(train=tuple(train), valid=tuple(valid), test=tuple(test)), note
 
     @classmethod
