@@ -73,6 +73,7 @@ def main(argv: list[str] | None = None) -> dict:
             summaries[f"{shots}-shot"] = summarize_stacking(rows, collection.task_names)
             tables.append(stacking_markdown(summaries[f"{shots}-shot"], f"{args.dataset} {shots}-shot", metric))
     settings = {"dataset": args.dataset, "model": str(meta.source), "model_learner": meta.config.learner,
+                "model_provenance": meta.info.get("provenance"), "model_trained_on": meta.trained_on,
                 "metric": metric, "draws": draws, "seeds": args.seeds, "n_folds": args.n_folds,
                 "base_learners": superlearner.names, "fallback_weights": fallback}
     for table in tables:
