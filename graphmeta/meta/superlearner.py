@@ -226,8 +226,8 @@ def fallback_from_training_tasks(superlearner: SuperLearner, collection: Any, ta
     from graphmeta.data.episodes import KShotSampler
     from graphmeta.evaluate import sample_eval_episodes
 
-    episodes = sample_eval_episodes(collection, tasks, KShotSampler(shots, n_query=n_query, stratify_query=True),
-                                    draws, seed)
+    sampler = KShotSampler(shots, n_query=n_query, stratify_query=True, cap_query=True)  # small tasks: all left
+    episodes = sample_eval_episodes(collection, tasks, sampler, draws, seed)
     weights = superlearner.learn_fallback_weights(
         (TaskPool.from_episode(collection, e), e.support_y.numpy(), e.query_y.numpy()) for e in episodes)
     return {"scale": superlearner.scale, "weights": weights, "shots": shots, "tasks": [int(t) for t in tasks],
