@@ -43,6 +43,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--draws", type=int, default=None, help="supports per task and seed (5; FS-Mol 10)")
     parser.add_argument("--test-tasks", type=int, default=None, help="FS-Mol: only the first N test assays")
     parser.add_argument("--n-folds", type=int, default=5, help="Super Learner CV folds (default 5)")
+    parser.add_argument("--prior-strength", type=float, default=0.0,
+                        help="shrink CV weights towards the model's cross-task weights (pseudo-observations; 0)")
     parser.add_argument("--data-dir", default=None, help="raw-data folder (default $GRAPHMETA_DATA)")
     parser.add_argument("--out", type=Path, default=None, help="JSON path (default bench/results/...)")
     args = parser.parse_args(argv)
@@ -54,7 +56,8 @@ def main(argv: list[str] | None = None) -> dict:
     if meta.trained_on == collection.name and seen & set(split.test):
         raise SystemExit(f"{args.model} trained on test tasks {sorted(seen & set(split.test))}: not a fair benchmark")
     fallback = meta.info.get("superlearner_fallback", {}).get("weights")
-    superlearner = SuperLearner(default_base_learners(meta.learner), n_folds=args.n_folds, fallback_weights=fallback)
+    superlearner = SuperLearner(default_base_learners(meta.learner), n_folds=args.n_folds, fallback_weights=fallback,
+                                prior_strength=args.prior_strength)
     settings, summaries, tables = {}, {}, []
     if args.dataset == "fsmol":
         metric, draws = "delta_auprc", args.draws or 10
@@ -75,6 +78,7 @@ def main(argv: list[str] | None = None) -> dict:
     settings = {"dataset": args.dataset, "model": str(meta.source), "model_learner": meta.config.learner,
                 "model_provenance": meta.info.get("provenance"), "model_trained_on": meta.trained_on,
                 "metric": metric, "draws": draws, "seeds": args.seeds, "n_folds": args.n_folds,
+                "prior_strength": args.prior_strength,
                 "base_learners": superlearner.names, "fallback_weights": fallback}
     for table in tables:
         print(table)

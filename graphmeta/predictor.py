@@ -96,6 +96,8 @@ class FewShotClassifier(ClassifierMixin, BaseEstimator):
         scale: the Super Learner combines on the ``"logit"`` or ``"probability"`` scale.
         random_state: seed of the Super Learner's folds and of the random-forest base learner.
         n_jobs: worker processes featurizing long lists of SMILES (``-1``: every CPU; default one).
+        prior_strength: Super Learner: shrink the support's CV weights towards the model's cross-task weights,
+            worth this many pseudo-observations (``0``: plain CV).
 
     Attributes (after ``fit``):
         classes_: the two labels, in ``predict_proba`` column order.
@@ -106,7 +108,7 @@ class FewShotClassifier(ClassifierMixin, BaseEstimator):
 
     def __init__(self, model: str | os.PathLike = "tox21-protonet", head: str = "protonet",
                  base_learners: Sequence[str] | None = None, n_folds: int = 5, scale: str = "logit",
-                 random_state: int = 0, n_jobs: int | None = None) -> None:
+                 random_state: int = 0, n_jobs: int | None = None, prior_strength: float = 0.0) -> None:
         self.model = model
         self.head = head
         self.base_learners = base_learners
@@ -114,6 +116,7 @@ class FewShotClassifier(ClassifierMixin, BaseEstimator):
         self.scale = scale
         self.random_state = random_state
         self.n_jobs = n_jobs
+        self.prior_strength = prior_strength
 
     # -- helpers ------------------------------------------------------------------------------------------
     def __sklearn_is_fitted__(self) -> bool:
@@ -162,7 +165,8 @@ class FewShotClassifier(ClassifierMixin, BaseEstimator):
             total = sum(fallback["weights"][b.name] for b in library)
             weights = {b.name: fallback["weights"][b.name] / total for b in library} if total > 0 else None
         return SuperLearner(library, n_folds=self.n_folds, scale=self.scale,  # type: ignore[arg-type]
-                            fallback_weights=weights, random_state=self.random_state)
+                            fallback_weights=weights, random_state=self.random_state,
+                            prior_strength=self.prior_strength)
 
     # -- estimator API ------------------------------------------------------------------------------------
     def fit(self, X: Any, y: Any) -> "FewShotClassifier":

@@ -122,7 +122,8 @@ def test_estimator_contract(models, data) -> None:
         with pytest.raises(NotFittedError):
             getattr(clf, method)(Xq)
     params = clf.get_params()
-    assert set(params) == {"model", "head", "base_learners", "n_folds", "scale", "random_state", "n_jobs"}
+    assert set(params) == {"model", "head", "base_learners", "n_folds", "scale", "random_state", "n_jobs",
+                           "prior_strength"}
     assert "superlearner" in repr(clf)
     clf.fit(Xs, ys)
     assert clf.get_params() == params  # fit changes no parameter

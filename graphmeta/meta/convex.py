@@ -66,13 +66,30 @@ def _loss_and_grad(w: np.ndarray, F: np.ndarray, y: np.ndarray, scale: str) -> t
     return loss, F.T @ dp / len(y)
 
 
-def convex_log_loss_weights(Z: np.ndarray, y: np.ndarray, scale: Scale = "logit") -> np.ndarray:
+def _penalized_loss_and_grad(w: np.ndarray, F: np.ndarray, y: np.ndarray, scale: str, prior: np.ndarray,
+                             strength: float) -> tuple[float, np.ndarray]:
+    """Log loss minus ``strength * sum(prior * log(w))`` (a Dirichlet prior; ``strength=0``: the log loss)."""
+    loss, grad = _loss_and_grad(w, F, y, scale)
+    if strength == 0:
+        return loss, grad
+    mass = prior > 0
+    safe = np.maximum(w, 1e-12)
+    return (loss - strength * float(np.sum(prior[mass] * np.log(safe[mass]))),
+            grad - strength * np.where(mass, prior / safe, 0.0))
+
+
+def convex_log_loss_weights(Z: np.ndarray, y: np.ndarray, scale: Scale = "logit", prior: np.ndarray | None = None,
+                            prior_strength: float = 0.0) -> np.ndarray:
     """The convex weights (``[L]``, non-negative, summing to 1) minimizing the log loss of :func:`combine`.
 
     Args:
         Z: ``[n, L]`` predicted probabilities of the positive class, one column per base learner.
         y: ``[n]`` labels in {0, 1}.
         scale: ``"logit"`` (default, as ``method.NNloglik``) or ``"probability"``.
+        prior, prior_strength: optional convex weights ``[L]`` to shrink towards, as a Dirichlet prior worth
+            ``prior_strength`` pseudo-observations: the objective becomes
+            ``n * log_loss(w) - prior_strength * sum(prior * log(w))``, so ``0`` gives the plain fit and a large
+            strength returns ``prior`` (e.g. weights learned across meta-training tasks, for small supports).
     """
     _check_scale(scale)
     Z = np.asarray(Z, dtype=np.float64)
@@ -86,9 +103,18 @@ def convex_log_loss_weights(Z: np.ndarray, y: np.ndarray, scale: Scale = "logit"
     L = Z.shape[1]
     if L == 1:
         return np.ones(1)
+    if prior_strength < 0:
+        raise ValueError(f"prior_strength must be non-negative, got {prior_strength}")
     F = _features(Z, scale)
-    result = minimize(_loss_and_grad, np.full(L, 1.0 / L), args=(F, y, scale), jac=True, method="SLSQP",
-                      bounds=[(0.0, 1.0)] * L,
+    p, c = np.zeros(L), 0.0
+    if prior is not None and prior_strength > 0:
+        p = np.asarray(prior, dtype=np.float64)
+        if p.shape != (L,) or (p < 0).any() or not np.isclose(p.sum(), 1.0):
+            raise ValueError(f"prior must be {L} non-negative weights summing to 1, got {prior}")
+        c = prior_strength / len(y)
+    lower = np.where(p > 0, 1e-9, 0.0)  # log(w) needs w > 0 where the prior has mass
+    result = minimize(_penalized_loss_and_grad, np.full(L, 1.0 / L), args=(F, y, scale, p, c), jac=True,
+                      method="SLSQP", bounds=list(zip(lower, np.ones(L))),
                       constraints=({"type": "eq", "fun": lambda w: w.sum() - 1.0, "jac": lambda w: np.ones_like(w)},),
                       options={"ftol": 1e-12, "maxiter": 500})
     w = np.clip(result.x, 0.0, None)

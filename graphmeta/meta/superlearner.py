@@ -82,10 +82,14 @@ class SuperLearner:
         fallback_weights: ``{name: weight}`` for supports too small to cross-validate (see
             :meth:`learn_fallback_weights`).
         random_state: seed of the fold assignment.
+        prior_strength: with fallback weights, the support's CV weights are shrunk towards them as a Dirichlet
+            prior worth this many pseudo-observations (``0``: the plain CV fit; see
+            :func:`~graphmeta.meta.convex.convex_log_loss_weights`). Small supports give noisy CV weights.
     """
 
     def __init__(self, base_learners: Sequence[BaseLearner], n_folds: int = 5, scale: Scale = "logit",
-                 fallback_weights: dict[str, float] | None = None, random_state: int = 0) -> None:
+                 fallback_weights: dict[str, float] | None = None, random_state: int = 0,
+                 prior_strength: float = 0.0) -> None:
         names = [b.name for b in base_learners]
         if not names:
             raise ValueError("the Super Learner needs at least one base learner")
@@ -96,7 +100,10 @@ class SuperLearner:
         if scale not in SCALES:
             raise ValueError(f"scale must be one of {SCALES}, got {scale!r}")
         self.base_learners, self.names = list(base_learners), names
+        if prior_strength < 0:
+            raise ValueError(f"prior_strength must be non-negative, got {prior_strength}")
         self.n_folds, self.scale, self.random_state = n_folds, scale, random_state
+        self.prior_strength = prior_strength
         self.fallback_weights = self._check_weights(fallback_weights) if fallback_weights is not None else None
         self.gate: StackingGate | None = None
         self.gate_learner: MetaLearner | None = None
@@ -135,7 +142,10 @@ class SuperLearner:
         oof = np.empty((len(y), len(self.names)))
         for (_, te), z in zip(splits, self._predict_all(pool, folds)):
             oof[te] = z
-        return oof, convex_log_loss_weights(oof, y, self.scale), V
+        weights = convex_log_loss_weights(oof, y, self.scale, prior=self.fallback_weights,
+                                          prior_strength=self.prior_strength if self.fallback_weights is not None
+                                          else 0.0)
+        return oof, weights, V
 
     def weights_for(self, pool: TaskPool, y: np.ndarray) -> tuple[np.ndarray, int, np.ndarray | None]:
         """``(weights, V, out-of-fold probabilities)`` for a support: CV on it, or the fallback (``V = 0``)."""

@@ -72,3 +72,18 @@ def test_bad_inputs_are_refused() -> None:
         convex_log_loss_weights(Z, y)
     with pytest.raises(ValueError, match="scale"):
         convex_log_loss_weights(Z, y, "odds")  # type: ignore[arg-type]
+
+
+def test_prior_shrinks_the_weights_towards_it() -> None:
+    Z, y = _problem(5)
+    prior = np.array([0.7, 0.1, 0.1, 0.1])  # favours the noise column
+    plain = convex_log_loss_weights(Z, y)
+    np.testing.assert_allclose(convex_log_loss_weights(Z, y, prior=prior, prior_strength=0.0), plain)
+    strong = convex_log_loss_weights(Z, y, prior=prior, prior_strength=1e6)
+    np.testing.assert_allclose(strong, prior, atol=1e-3)
+    middle = convex_log_loss_weights(Z, y, prior=prior, prior_strength=50.0)
+    assert plain[0] < middle[0] < strong[0] and middle.sum() == pytest.approx(1) and (middle >= 0).all()
+    with pytest.raises(ValueError, match="prior must be"):
+        convex_log_loss_weights(Z, y, prior=np.array([1.0, 0.0]), prior_strength=1.0)
+    with pytest.raises(ValueError, match="non-negative"):
+        convex_log_loss_weights(Z, y, prior=prior, prior_strength=-1.0)

@@ -101,6 +101,17 @@ def test_one_shot_support_uses_fallback_weights_learned_across_training_tasks() 
     np.testing.assert_array_equal(result.base_proba[:, 1], test_scores[1][2:])
 
 
+def test_prior_strength_shrinks_cv_weights_towards_the_fallback() -> None:
+    rng = np.random.default_rng(4)
+    pool, y_s, _, learners = _task(rng, [0.0, 2.0])
+    plain = SuperLearner(learners, fallback_weights={"b0": 0.9, "b1": 0.1}).cross_validate(pool, y_s)[1]
+    shrunk = SuperLearner(learners, fallback_weights={"b0": 0.9, "b1": 0.1}, prior_strength=1e6)
+    np.testing.assert_allclose(shrunk.cross_validate(pool, y_s)[1], [0.9, 0.1], atol=1e-3)
+    assert plain[1] > 0.5  # the data alone prefers the informative learner
+    with pytest.raises(ValueError, match="prior_strength"):
+        SuperLearner(learners, prior_strength=-1)
+
+
 def test_constructor_and_label_checks() -> None:
     rng = np.random.default_rng(3)
     pool, y_s, _, learners = _task(rng, [1.0, 1.0])
