@@ -37,7 +37,7 @@ from graphmeta.checkpoint import CheckpointError, load_checkpoint, save_checkpoi
 from graphmeta.data.featurize import MoleculeFeaturizer
 from graphmeta.data.graphs import GraphStore
 from graphmeta.data.inputs import GraphInputs, as_graph_inputs
-from graphmeta.meta.base_learners import BaseLearner, Fold, TaskPool, default_base_learners
+from graphmeta.meta.base_learners import BaseLearner, TaskPool, default_base_learners
 from graphmeta.meta.superlearner import SuperLearner
 from graphmeta.models import MetaModel, load_meta_model, meta_model_from_checkpoint, resolve_model
 
@@ -196,8 +196,7 @@ class FewShotClassifier(ClassifierMixin, BaseEstimator):
             sl = self._superlearner(library, self.model_)
             p, _ = sl.predict(pool, self.y_, np.array([self.weights_[b.name] for b in library]))
         else:
-            fold = Fold(train=np.arange(pool.n_support), y=self.y_, test=pool.query_rows)
-            p = library[0].fit_predict(pool, [fold])[0]
+            p = library[0].fit_predict(pool, [pool.support_to_query(self.y_)])[0]
         return np.stack([1.0 - p, p], axis=1)
 
     def predict(self, X: Any) -> np.ndarray:

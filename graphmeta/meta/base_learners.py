@@ -71,6 +71,10 @@ class TaskPool:
     def query_rows(self) -> np.ndarray:
         return np.arange(self.n_support, len(self))
 
+    def support_to_query(self, y_support: np.ndarray) -> Fold:
+        """The fold that fits the whole support (labels ``y_support``) and scores the query."""
+        return Fold(train=np.arange(self.n_support), y=np.asarray(y_support, dtype=np.int64), test=self.query_rows)
+
     def task_batch(self, groups: Sequence[np.ndarray], labels: Sequence[np.ndarray] | None = None) -> TaskBatch:
         """One task slot per group of pool rows (labels default to 0: graphs being scored)."""
         index = torch.as_tensor(np.concatenate(groups), dtype=torch.long)

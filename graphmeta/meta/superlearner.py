@@ -164,15 +164,13 @@ class SuperLearner:
     def predict(self, pool: TaskPool, y: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``(combined P(y = 1), [n_query, L] base probabilities)`` of the query, base learners fitted on the
         whole support."""
-        fold = Fold(train=np.arange(pool.n_support), y=np.asarray(y, dtype=np.int64), test=pool.query_rows)
-        base = self._predict_all(pool, [fold])[0]
+        base = self._predict_all(pool, [pool.support_to_query(y)])[0]
         return combine(base, weights, self.scale), base
 
     def fit_predict(self, pool: TaskPool, y: np.ndarray) -> StackingResult:
         """Weights from the support (or the fallback, or the gate), then the combined probabilities of the query."""
         if self.gate is not None:
-            fold = Fold(train=np.arange(pool.n_support), y=np.asarray(y, dtype=np.int64), test=pool.query_rows)
-            base = self._predict_all(pool, [fold])[0]
+            base = self._predict_all(pool, [pool.support_to_query(y)])[0]
             rows = self.gate_weights(pool)
             return StackingResult(proba=combine(base, rows, self.scale), base_proba=base, names=list(self.names),
                                   weights=rows.mean(0), n_folds=0, used_fallback=False, row_weights=rows)
@@ -197,9 +195,9 @@ class SuperLearner:
         query embeddings of ``learner``'s backbone. Returns the training loss per epoch."""
         samples = []
         for pool, y_support, y_query in episodes:
-            fold = Fold(train=np.arange(pool.n_support), y=np.asarray(y_support, dtype=np.int64), test=pool.query_rows)
             emb = pool.embeddings(learner)[torch.as_tensor(pool.query_rows)]
-            samples.append((emb, self._predict_all(pool, [fold])[0], np.asarray(y_query, dtype=np.float64)))
+            samples.append((emb, self._predict_all(pool, [pool.support_to_query(y_support)])[0],
+                            np.asarray(y_query, dtype=np.float64)))
         if not samples:
             raise ValueError("learn_gate needs at least one episode")
         torch.manual_seed(seed)
@@ -218,8 +216,7 @@ class SuperLearner:
         for pool, y_support, y_query in episodes:
             if len(y_query) != pool.n_query:
                 raise ValueError(f"{len(y_query)} query labels for {pool.n_query} query graphs")
-            fold = Fold(train=np.arange(pool.n_support), y=np.asarray(y_support, dtype=np.int64), test=pool.query_rows)
-            Z.append(self._predict_all(pool, [fold])[0])
+            Z.append(self._predict_all(pool, [pool.support_to_query(y_support)])[0])
             Y.append(np.asarray(y_query, dtype=np.int64))
         if not Z:
             raise ValueError("learn_fallback_weights needs at least one episode")
