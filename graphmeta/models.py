@@ -13,16 +13,18 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from graphmeta.atomic import atomic_write_json
 from graphmeta.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from graphmeta.data.featurize import MoleculeFeaturizer
 from graphmeta.meta.base import MetaLearner
 from graphmeta.train import MetaTrainer, TrainConfig, build_meta_learner
 
 __all__ = ["PRETRAINED_DIR", "MetaModel", "available_models", "resolve_model", "load_meta_model",
-           "meta_model_from_checkpoint", "export_model"]
+           "cached_meta_model", "meta_model_from_checkpoint", "export_model"]
 
 #: Where the shipped model files live (package data).
 PRETRAINED_DIR = Path(__file__).parent / "pretrained"
@@ -54,6 +56,10 @@ class MetaModel:
     def name(self) -> str:
         return self.source.stem
 
+    def molecule_featurizer(self) -> MoleculeFeaturizer | None:
+        """The featurizer that made the model's training graphs (``None`` when they were not molecules)."""
+        return MoleculeFeaturizer.from_cache_key(self.featurizer) if self.featurizer else None
+
 
 def available_models() -> dict[str, Path]:
     """The models shipped with graphmeta, by name (``"tox21-protonet"`` ...)."""
@@ -82,6 +88,18 @@ def load_meta_model(model: str | os.PathLike) -> MetaModel:
     """
     path = resolve_model(model)
     return meta_model_from_checkpoint(load_checkpoint(path), path)
+
+
+@lru_cache(maxsize=8)
+def _cached(path: str, mtime_ns: int) -> MetaModel:
+    return load_meta_model(path)
+
+
+def cached_meta_model(model: str | os.PathLike) -> MetaModel:
+    """:func:`load_meta_model`, loaded once per file version: models are read-only at prediction time, so
+    estimators (and their clones) and command-line steps share one copy."""
+    path = resolve_model(model)
+    return _cached(str(path.resolve()), path.stat().st_mtime_ns)
 
 
 def meta_model_from_checkpoint(blob: dict[str, Any], path: Path) -> MetaModel:

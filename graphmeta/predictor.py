@@ -24,7 +24,6 @@ Regression (continuous targets) is not supported yet: ``fit`` says so.
 from __future__ import annotations
 
 import os
-from functools import lru_cache
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -39,24 +38,13 @@ from graphmeta.data.graphs import GraphStore
 from graphmeta.data.inputs import GraphInputs, as_graph_inputs
 from graphmeta.meta.base_learners import BaseLearner, TaskPool, default_base_learners
 from graphmeta.meta.superlearner import SuperLearner
-from graphmeta.models import MetaModel, load_meta_model, meta_model_from_checkpoint, resolve_model
+from graphmeta.models import MetaModel, cached_meta_model, meta_model_from_checkpoint
 
 __all__ = ["HEADS", "FewShotClassifier"]
 
 HEADS: tuple[str, ...] = ("protonet", "maml", "logreg", "knn", "rf", "superlearner")
 
 _SAVED_KIND = "few-shot-classifier"
-
-
-@lru_cache(maxsize=8)
-def _cached_model(path: str, mtime_ns: int) -> MetaModel:
-    """Models are read-only at prediction time, so estimators (and their clones) share one loaded copy."""
-    return load_meta_model(path)
-
-
-def _load(model: str | os.PathLike) -> MetaModel:
-    path = resolve_model(model)
-    return _cached_model(str(path.resolve()), path.stat().st_mtime_ns)
 
 
 def _binary_labels(y: Any, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -127,11 +115,8 @@ class FewShotClassifier(ClassifierMixin, BaseEstimator):
             raise NotFittedError(f"This {type(self).__name__} instance is not fitted yet. Call 'fit' with a labelled "
                                  f"support before using this estimator.")
 
-    def _featurizer(self, meta: MetaModel) -> MoleculeFeaturizer | None:
-        return MoleculeFeaturizer.from_cache_key(meta.featurizer) if meta.featurizer else None
-
     def _inputs(self, X: Any, meta: MetaModel, name: str) -> GraphInputs:
-        featurizer = self._featurizer(meta)
+        featurizer = meta.molecule_featurizer()
         inputs = as_graph_inputs(X, featurizer or MoleculeFeaturizer(), name, self.n_jobs)
         if inputs.featurizer is not None and featurizer is None:
             raise ValueError(f"model {meta.name} was trained on {meta.trained_on} graphs, not molecules: pass PyG "
@@ -171,7 +156,7 @@ class FewShotClassifier(ClassifierMixin, BaseEstimator):
     # -- estimator API ------------------------------------------------------------------------------------
     def fit(self, X: Any, y: Any) -> "FewShotClassifier":
         """Reads the support ``X`` (molecules or graphs) with labels ``y``; the Super Learner cross-validates."""
-        meta = _load(self.model)
+        meta = cached_meta_model(self.model)
         support = self._inputs(X, meta, "support")
         classes, encoded = _binary_labels(y, len(support))
         library = self._library(meta, molecules=support.smiles is not None)

@@ -47,3 +47,8 @@ def load_named_or_csv(args: argparse.Namespace, progress: bool = True) -> Any:
         return load_csv(args.dataset, args.smiles_column, args.target_columns, args.task_type, progress=progress)
     return load_dataset(args.dataset, data_dir_override=args.data_dir, download=not args.no_download,
                         progress=progress)
+
+
+def task_indices(collection: Any, refs: list[str]) -> list[int]:
+    """Task indices of command-line task references: names, or indices (negative ones count from the end)."""
+    return [collection.task_index(int(t) if t.lstrip("-").isdigit() else t) for t in refs]

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from graphmeta.cli.base import Subcommand, add_data_dir_argument
+from graphmeta.cli.base import Subcommand, add_data_dir_argument, task_indices
 
 
 class EvaluateCommand(Subcommand):
@@ -42,7 +42,7 @@ class EvaluateCommand(Subcommand):
     @classmethod
     def _tasks(cls, collection: Any, meta: Any, requested: list[str] | None) -> list[int]:
         if requested:
-            return [collection.task_index(int(t) if t.lstrip("-").isdigit() else t) for t in requested]
+            return task_indices(collection, requested)
         split = meta.info.get("split", {})
         if collection.name != meta.trained_on:
             raise ValueError(f"the model trained on {meta.trained_on}, not {collection.name}: pass --tasks")
@@ -61,23 +61,23 @@ class EvaluateCommand(Subcommand):
         from graphmeta.data.api import load_dataset
         from graphmeta.data.episodes import KShotSampler
         from graphmeta.evaluate import sample_eval_episodes
-        from graphmeta.meta.base_learners import TaskPool
-        from graphmeta.models import load_meta_model
+        from graphmeta.data.inputs import GraphInputs
+        from graphmeta.models import cached_meta_model
         from graphmeta.predictor import FewShotClassifier
 
         if args.shots < 1 or args.draws < 1:
             raise ValueError("--shots and --draws must be positive")
-        meta = load_meta_model(args.model)
+        meta = cached_meta_model(args.model)  # the classifiers below share this copy
         collection = load_dataset(args.dataset or meta.trained_on, data_dir_override=args.data_dir,
                                   progress=not args.no_progress)
         tasks = cls._tasks(collection, meta, args.tasks)
         episodes = sample_eval_episodes(collection, tasks, KShotSampler(args.shots), args.draws, args.seed)
         records = []
         for episode in tqdm(episodes, desc="evaluating", unit="episode", disable=args.no_progress):
-            pool = TaskPool.from_episode(collection, episode)
             clf = FewShotClassifier(model=args.model, head=args.head, random_state=args.seed)
-            clf.fit(pool.support, episode.support_y.numpy())
-            proba = clf.predict_proba(pool.query)[:, list(clf.classes_).index(1.0)]
+            clf.fit(GraphInputs.from_collection(collection, episode.support), episode.support_y.numpy())
+            query = GraphInputs.from_collection(collection, episode.query)
+            proba = clf.predict_proba(query)[:, list(clf.classes_).index(1.0)]
             records.append({"task": collection.task_names[episode.task], "roc_auc":
                             metrics.roc_auc(episode.query_y.numpy(), proba), "n_query": len(episode.query),
                             "weights": clf.weights_})

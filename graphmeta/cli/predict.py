@@ -33,15 +33,15 @@ def _add_model(parser: argparse.ArgumentParser) -> None:
 
 
 def _model_featurizer(model: str) -> Any:
-    """The featurizer a model was trained with (molecule models only)."""
-    from graphmeta.data.featurize import MoleculeFeaturizer
-    from graphmeta.models import load_meta_model
+    """The featurizer a model was trained with (molecule models only); the model is loaded (cached) once."""
+    from graphmeta.models import cached_meta_model
 
-    meta = load_meta_model(model)
-    if meta.featurizer is None:
+    meta = cached_meta_model(model)
+    featurizer = meta.molecule_featurizer()
+    if featurizer is None:
         raise ValueError(f"model {model} was trained on {meta.trained_on} graphs, not molecules; it cannot read "
                          f"SMILES (use the Python API with PyG Data graphs)")
-    return MoleculeFeaturizer.from_cache_key(meta.featurizer)
+    return featurizer
 
 
 def _query_inputs(path: Path, smiles: list[str], featurizer: Any, on_invalid: str,
@@ -135,14 +135,14 @@ class EmbedCommand(Subcommand):
 
         from graphmeta.data.loaders.csv import read_smiles_table
         from graphmeta.meta.base_learners import TaskPool
-        from graphmeta.models import load_meta_model
+        from graphmeta.models import cached_meta_model
 
         if args.out.suffix not in (".csv", ".npy"):
             raise ValueError(f"--out must end in .csv or .npy, got {args.out.name}")
         featurizer = _model_featurizer(args.model)
         _, smiles, _ = read_smiles_table(args.input, args.smiles_column)
         inputs, _ = _query_inputs(args.input, smiles, featurizer, "error")
-        emb = TaskPool(inputs).embeddings(load_meta_model(args.model).learner).numpy()
+        emb = TaskPool(inputs).embeddings(cached_meta_model(args.model).learner).numpy()
         if args.out.suffix == ".npy":
             np.save(args.out, emb)
         else:

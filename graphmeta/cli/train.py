@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from graphmeta.benchmarks.methods import META_METHODS, method_overrides
-from graphmeta.cli.base import Subcommand, add_data_dir_argument, add_dataset_arguments, load_named_or_csv
+from graphmeta.cli.base import (Subcommand, add_data_dir_argument, add_dataset_arguments, load_named_or_csv,
+                                task_indices)
 
 _NORMS = ("task", "running", "layer", "none")
 
@@ -78,7 +79,7 @@ class TrainCommand(Subcommand):
         train = list(base.train) if base is not None else list(range(collection.n_tasks))
         test = list(base.test) if base is not None else []
         if args.valid_tasks:
-            valid = [collection.task_index(int(t) if t.lstrip("-").isdigit() else t) for t in args.valid_tasks]
+            valid = task_indices(collection, args.valid_tasks)
         else:
             valid = list(base.valid) if base is not None else []
         if set(valid) & set(test):
