@@ -85,18 +85,22 @@ class FewShotClassifier(ClassifierMixin, BaseEstimator):
         random_state: seed of the Super Learner's folds and of the random-forest base learner.
         n_jobs: worker processes featurizing long lists of SMILES (``-1``: every CPU; default one).
         prior_strength: Super Learner: shrink the support's CV weights towards the model's cross-task weights,
-            worth this many pseudo-observations (``0``: plain CV).
+            worth this many pseudo-observations (``0``: plain CV). ``"auto"``: the strength the model file's
+            leave-tasks-out CV over its training tasks chose (``graphmeta train`` stores it) when the base
+            learners and scale are the ones it was chosen for, else 0.
 
     Attributes (after ``fit``):
         classes_: the two labels, in ``predict_proba`` column order.
         weights_: ``{base learner: weight}`` of the Super Learner (one head: ``{head: 1.0}``).
         n_folds_: folds of the Super Learner's CV (0: the model's cross-task fallback weights were used).
+        prior_strength_: the prior strength the Super Learner used (``prior_strength`` resolved).
         n_features_in_: embedding width of the model (what ``transform`` returns).
     """
 
     def __init__(self, model: str | os.PathLike = "tox21-protonet", head: str = "protonet",
                  base_learners: Sequence[str] | None = None, n_folds: int = 5, scale: str = "logit",
-                 random_state: int = 0, n_jobs: int | None = None, prior_strength: float = 0.0) -> None:
+                 random_state: int = 0, n_jobs: int | None = None,
+                 prior_strength: float | str = "auto") -> None:
         self.model = model
         self.head = head
         self.base_learners = base_learners
@@ -151,7 +155,16 @@ class FewShotClassifier(ClassifierMixin, BaseEstimator):
             weights = {b.name: fallback["weights"][b.name] / total for b in library} if total > 0 else None
         return SuperLearner(library, n_folds=self.n_folds, scale=self.scale,  # type: ignore[arg-type]
                             fallback_weights=weights, random_state=self.random_state,
-                            prior_strength=self.prior_strength)
+                            prior_strength=self._prior_strength(library, meta))
+
+    def _prior_strength(self, library: list[BaseLearner], meta: MetaModel) -> float:
+        if self.prior_strength != "auto":
+            if isinstance(self.prior_strength, str):
+                raise ValueError(f"prior_strength must be a number or 'auto', got {self.prior_strength!r}")
+            return float(self.prior_strength)
+        record = meta.info.get("superlearner_prior") or {}
+        fits = record.get("scale") == self.scale and record.get("base_learners") == [b.name for b in library]
+        return float(record["prior_strength"]) if fits else 0.0
 
     # -- estimator API ------------------------------------------------------------------------------------
     def fit(self, X: Any, y: Any) -> "FewShotClassifier":
@@ -163,8 +176,10 @@ class FewShotClassifier(ClassifierMixin, BaseEstimator):
         if self.head == "superlearner":
             sl = self._superlearner(library, meta)
             weights, V, _ = sl.weights_for(TaskPool(support), encoded)
+            self.prior_strength_ = sl.prior_strength
         else:
             weights, V = np.ones(1), 0
+            self.prior_strength_ = 0.0
         self.model_, self.support_, self.y_, self.classes_ = meta, support, encoded, classes
         self.weights_ = {b.name: float(w) for b, w in zip(library, weights)}
         self.n_folds_ = V

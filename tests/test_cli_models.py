@@ -35,6 +35,10 @@ def model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     assert record["provenance"]["command"].startswith("graphmeta train tox21")
     assert record["split"]["train"] == list(range(1, 9)) and record["split"]["valid"] == [0]
     assert set(record["superlearner_fallback"]["weights"]) == {"protonet", "maml", "logreg", "knn", "rf"}
+    prior = record["superlearner_prior"]
+    assert prior["tasks"] == list(range(1, 9)) and prior["shots"] == 10 and prior["prior_strength"] in prior["grid"]
+    assert prior["log_loss"][prior["grid"].index(prior["prior_strength"])] == min(prior["log_loss"])
+    assert f"prior strength {prior['prior_strength']:g}" in result.stdout
     return out / "model.pt"
 
 

@@ -18,7 +18,7 @@ from graphmeta.data.featurize import InvalidSmilesError, MoleculeFeaturizer
 from graphmeta.data.splits import TaskSplit
 from graphmeta.evaluate import sample_eval_episodes
 from graphmeta.meta.base_learners import default_base_learners
-from graphmeta.meta.superlearner import SuperLearner, fallback_from_training_tasks
+from graphmeta.meta.superlearner import SuperLearner, fallback_from_training_tasks, prior_from_training_tasks
 from graphmeta.models import export_model, load_meta_model
 from graphmeta.predictor import FewShotClassifier
 from graphmeta.train import MetaTrainer, TrainConfig
@@ -39,6 +39,8 @@ def _train(tox21, learner: str, out: Path, fallback: bool = False) -> Path:
     if fallback:
         sl = SuperLearner(default_base_learners(trainer.learner), scale="logit")
         extra["superlearner_fallback"] = fallback_from_training_tasks(sl, tox21, [0, 1], draws=1, n_query=16)
+        extra["superlearner_prior"] = prior_from_training_tasks(sl, tox21, [0, 1, 2], 3, extra["superlearner_fallback"],
+                                                                draws=1, n_query=16)
     return export_model(trainer, out / f"tiny-{learner}.pt", {"command": "test"}, extra)
 
 
@@ -176,3 +178,19 @@ def test_shipped_models_load_and_tell_molecules_apart(tox21) -> None:
         emb = TaskPool(molecules).embeddings(meta.learner).numpy()
         assert len(np.unique(emb.round(3), axis=0)) == len(emb)
         assert emb.std(0).mean() > 1e-2
+
+
+def test_superlearner_prior_strength_auto_uses_the_models_cv_choice(models, data) -> None:
+    Xs, ys, _, _ = data
+    record = load_meta_model(models["maml"]).info["superlearner_prior"]
+    assert record["tasks"] == [0, 1, 2] and record["base_learners"] == ["protonet", "maml", "logreg", "knn", "rf"]
+    auto = FewShotClassifier(models["maml"], head="superlearner").fit(Xs, ys)
+    assert auto.get_params()["prior_strength"] == "auto" and auto.prior_strength_ == record["prior_strength"]
+    fixed = FewShotClassifier(models["maml"], head="superlearner", prior_strength=123.0).fit(Xs, ys)
+    assert fixed.prior_strength_ == 123.0
+    subset = FewShotClassifier(models["maml"], head="superlearner", base_learners=["protonet", "rf"]).fit(Xs, ys)
+    assert subset.prior_strength_ == 0.0  # the CV chose for another library: plain CV
+    no_record = FewShotClassifier(models["protonet"], head="superlearner").fit(Xs, ys)
+    assert no_record.prior_strength_ == 0.0
+    with pytest.raises(ValueError, match="prior_strength must be a number or 'auto'"):
+        FewShotClassifier(models["maml"], head="superlearner", prior_strength="strong").fit(Xs, ys)

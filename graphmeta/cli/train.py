@@ -56,7 +56,8 @@ class TrainCommand(Subcommand):
         parser.add_argument("--all-tasks", action="store_true",
                             help="train on every task, also a published split's test tasks")
         parser.add_argument("--no-fallback", action="store_true",
-                            help="skip learning the Super Learner's 1-shot fallback weights on the training tasks")
+                            help="skip the Super Learner's cross-task records (1-shot fallback weights and the "
+                                 "prior strength chosen by leave-tasks-out CV) learned on the training tasks")
         parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
         parser.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
         add_data_dir_argument(parser)
@@ -101,7 +102,7 @@ class TrainCommand(Subcommand):
     def run(cls, args: argparse.Namespace) -> int:
         from graphmeta.benchmarks.record import command_line
         from graphmeta.meta.base_learners import default_base_learners
-        from graphmeta.meta.superlearner import SuperLearner, fallback_from_training_tasks
+        from graphmeta.meta.superlearner import SuperLearner, fallback_from_training_tasks, prior_from_training_tasks
         from graphmeta.models import export_model
         from graphmeta.train import MetaTrainer, TrainConfig
 
@@ -130,6 +131,13 @@ class TrainCommand(Subcommand):
             sl = SuperLearner(default_base_learners(trainer.learner, molecules=collection.smiles is not None))
             extra["superlearner_fallback"] = fallback_from_training_tasks(sl, collection, split.train, shots=1,
                                                                          seed=args.seed)
+            print("choosing the Super Learner's prior strength by leave-tasks-out CV over the training tasks")
+            extra["superlearner_prior"] = prior_from_training_tasks(sl, collection, split.train, args.shots,
+                                                                    extra["superlearner_fallback"], seed=args.seed,
+                                                                    progress=progress)
+            prior = extra["superlearner_prior"]
+            print(f"prior strength {prior['prior_strength']:g} (held-out log loss "
+                  f"{min(prior['log_loss']):.4f}; plain CV {prior['log_loss'][0]:.4f})")
         path = export_model(trainer, args.out / "model.pt", {"command": command_line()}, extra)
         chosen = (f"best validation {config.val_metric} {result.best_metric:.3f} at step {result.best_step}"
                   if split.valid else f"final weights after {result.steps_done} steps")

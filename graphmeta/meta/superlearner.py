@@ -40,7 +40,12 @@ from graphmeta.meta.base_learners import BaseLearner, Fold, TaskPool
 from graphmeta.meta.convex import SCALES, Scale, combine, convex_log_loss_weights
 from graphmeta.meta.gate import StackingGate, fit_gate
 
-__all__ = ["StackingResult", "SuperLearner", "fallback_from_training_tasks"]
+__all__ = ["PRIOR_GRID", "StackingResult", "SuperLearner", "choose_prior_strength", "fallback_from_training_tasks",
+           "prior_from_training_tasks", "ScoredEpisode", "score_episodes",
+           "training_episodes"]
+
+#: prior strengths (pseudo-observations) :func:`choose_prior_strength` tries by default
+PRIOR_GRID = (0.0, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 1000.0)
 
 
 @dataclass
@@ -130,8 +135,8 @@ class SuperLearner:
         per_learner = [b.fit_predict(pool, folds) for b in self.base_learners]
         return [np.stack([p[i] for p in per_learner], axis=1) for i in range(len(folds))]
 
-    def cross_validate(self, pool: TaskPool, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
-        """Out-of-fold probabilities ``[n_support, L]``, their convex weights and V, from the support alone."""
+    def out_of_fold(self, pool: TaskPool, y: np.ndarray) -> tuple[np.ndarray, int]:
+        """Out-of-fold probabilities ``[n_support, L]`` of a stratified V-fold CV on the support, and V."""
         y = np.asarray(y, dtype=np.int64)
         V = self.folds_for(y)
         if V < 2:
@@ -142,6 +147,12 @@ class SuperLearner:
         oof = np.empty((len(y), len(self.names)))
         for (_, te), z in zip(splits, self._predict_all(pool, folds)):
             oof[te] = z
+        return oof, V
+
+    def cross_validate(self, pool: TaskPool, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
+        """Out-of-fold probabilities ``[n_support, L]``, their convex weights and V, from the support alone."""
+        y = np.asarray(y, dtype=np.int64)
+        oof, V = self.out_of_fold(pool, y)
         weights = convex_log_loss_weights(oof, y, self.scale, prior=self.fallback_weights,
                                           prior_strength=self.prior_strength if self.fallback_weights is not None
                                           else 0.0)
@@ -216,8 +227,9 @@ class SuperLearner:
         for pool, y_support, y_query in episodes:
             if len(y_query) != pool.n_query:
                 raise ValueError(f"{len(y_query)} query labels for {pool.n_query} query graphs")
-            Z.append(self._predict_all(pool, [pool.support_to_query(y_support)])[0])
-            Y.append(np.asarray(y_query, dtype=np.int64))
+            scored = ScoredEpisode.score(self, pool, y_support, y_query, task=-1, with_oof=False)
+            Z.append(scored.query)
+            Y.append(scored.y_query)
         if not Z:
             raise ValueError("learn_fallback_weights needs at least one episode")
         weights = convex_log_loss_weights(np.concatenate(Z), np.concatenate(Y), self.scale)
@@ -225,17 +237,129 @@ class SuperLearner:
         return {n: float(w) for n, w in zip(self.names, weights)}
 
 
+def training_episodes(collection: Any, tasks: Sequence[int], shots: int, draws: int = 3, n_query: int = 64,
+                      seed: int = 0) -> list:
+    """``draws`` K-shot episodes (query ``n_query``, stratified; all that is left for small tasks) per task in
+    ``tasks``: the meta-training episodes the cross-task records below are learned on."""
+    from graphmeta.data.episodes import KShotSampler
+    from graphmeta.evaluate import sample_eval_episodes
+
+    sampler = KShotSampler(shots, n_query=n_query, stratify_query=True, cap_query=True)
+    return sample_eval_episodes(collection, tasks, sampler, draws, seed)
+
+
 def fallback_from_training_tasks(superlearner: SuperLearner, collection: Any, tasks: Sequence[int], shots: int = 1,
                                  draws: int = 3, n_query: int = 64, seed: int = 0) -> dict[str, Any]:
     """Learns ``superlearner``'s fallback weights on ``draws`` K-shot episodes (query ``n_query``, stratified)
     of each meta-training task in ``tasks``, and returns the record a model file keeps
     (``{"scale", "weights", "shots", "tasks", "draws", "n_query", "seed"}``)."""
-    from graphmeta.data.episodes import KShotSampler
-    from graphmeta.evaluate import sample_eval_episodes
-
-    sampler = KShotSampler(shots, n_query=n_query, stratify_query=True, cap_query=True)  # small tasks: all left
-    episodes = sample_eval_episodes(collection, tasks, sampler, draws, seed)
+    episodes = training_episodes(collection, tasks, shots, draws, n_query, seed)
     weights = superlearner.learn_fallback_weights(
         (TaskPool.from_episode(collection, e), e.support_y.numpy(), e.query_y.numpy()) for e in episodes)
     return {"scale": superlearner.scale, "weights": weights, "shots": shots, "tasks": [int(t) for t in tasks],
             "draws": draws, "n_query": n_query, "seed": seed}
+
+
+@dataclass
+class ScoredEpisode:
+    """What choosing a prior strength needs of one episode; none of it depends on the prior.
+
+    Attributes:
+        task: the episode's task (the CV holds out whole tasks).
+        oof: ``[n_support, L]`` out-of-fold probabilities of the support CV (``None``: too small to cross-validate).
+        y_support: support labels.
+        query: ``[n_query, L]`` base-learner probabilities of the query, fitted on the whole support.
+        y_query: query labels.
+    """
+
+    task: int
+    oof: np.ndarray | None
+    y_support: np.ndarray
+    query: np.ndarray
+    y_query: np.ndarray
+
+    @classmethod
+    def score(cls, superlearner: SuperLearner, pool: TaskPool, y_support: np.ndarray, y_query: np.ndarray,
+              task: int, with_oof: bool = True) -> "ScoredEpisode":
+        """Runs ``superlearner``'s base learners on one episode (CV on the support when ``with_oof``)."""
+        y = np.asarray(y_support, dtype=np.int64)
+        oof = superlearner.out_of_fold(pool, y)[0] if with_oof and superlearner.folds_for(y) >= 2 else None
+        query = superlearner._predict_all(pool, [pool.support_to_query(y)])[0]
+        return cls(int(task), oof, y, query, np.asarray(y_query, dtype=np.int64))
+
+
+def score_episodes(superlearner: SuperLearner, collection: Any, episodes: Sequence[Any], with_oof: bool = True,
+                   progress: bool = False) -> list[ScoredEpisode]:
+    """:meth:`ScoredEpisode.score` for every episode of ``collection`` (progress bar optional)."""
+    from tqdm.auto import tqdm
+
+    return [ScoredEpisode.score(superlearner, TaskPool.from_episode(collection, e), e.support_y.numpy(),
+                                e.query_y.numpy(), e.task, with_oof)
+            for e in tqdm(episodes, desc="scoring episodes", unit="episode", disable=not progress, leave=False)]
+
+
+def choose_prior_strength(superlearner: SuperLearner, episodes: Sequence[ScoredEpisode],
+                          prior_episodes: Sequence[ScoredEpisode], grid: Sequence[float] = PRIOR_GRID,
+                          n_task_folds: int = 3, seed: int = 0) -> dict[str, Any]:
+    """Chooses ``prior_strength`` by leave-tasks-out cross-validation over meta-training tasks.
+
+    The tasks of ``episodes`` (scored supports like the ones the model will see, e.g. K-shot) are split into
+    ``n_task_folds`` groups. For each group the cross-task prior is learned, as
+    :meth:`SuperLearner.learn_fallback_weights` does, on the ``prior_episodes`` of the *other* tasks; every
+    episode of the group is then stacked with each strength of ``grid`` (weights from its support CV, shrunk
+    towards that prior) and its query scored. The strength with the lowest mean query log loss wins (ties: the
+    smaller). Only training tasks should be passed. Returns ``{"prior_strength", "grid", "log_loss", "roc_auc",
+    "n_episodes", "tasks", "n_task_folds", "seed"}`` (per-strength means over the held-out episodes).
+    """
+    from graphmeta.meta.convex import log_loss
+    from graphmeta.metrics import roc_auc
+
+    grid = sorted(float(g) for g in grid)
+    if not grid or grid[0] < 0:
+        raise ValueError(f"the grid needs non-negative prior strengths, got {grid}")
+    targets = [s for s in episodes if s.oof is not None]
+    tasks = sorted({s.task for s in targets})
+    if len(tasks) < 2:
+        raise ValueError(f"choosing prior_strength needs cross-validatable episodes of at least 2 training tasks, "
+                         f"got {len(tasks)}")
+    order = np.random.default_rng(seed).permutation(tasks)
+    folds = [{int(t) for t in f} for f in np.array_split(order, min(n_task_folds, len(tasks)))]
+    losses = np.zeros((len(targets), len(grid)))
+    aucs = np.full((len(targets), len(grid)), np.nan)
+    for held_out in folds:
+        rest = [s for s in prior_episodes if s.task not in held_out]
+        if not rest:
+            raise ValueError(f"no prior episode outside the held-out tasks {sorted(held_out)}")
+        prior = convex_log_loss_weights(np.concatenate([s.query for s in rest]),
+                                        np.concatenate([s.y_query for s in rest]), superlearner.scale)
+        for i, s in enumerate(targets):
+            if s.task not in held_out:
+                continue
+            for j, strength in enumerate(grid):
+                w = convex_log_loss_weights(s.oof, s.y_support, superlearner.scale, prior=prior,
+                                            prior_strength=strength)
+                p = combine(s.query, w, superlearner.scale)
+                losses[i, j] = log_loss(s.y_query, p)
+                if 0 < s.y_query.sum() < len(s.y_query):
+                    aucs[i, j] = roc_auc(s.y_query, p)
+    mean_loss = losses.mean(0)
+    best = int(np.flatnonzero(mean_loss <= mean_loss.min() + 1e-12)[0])
+    return {"prior_strength": grid[best], "grid": grid, "log_loss": [float(v) for v in mean_loss],
+            "roc_auc": [float(v) for v in np.nanmean(aucs, 0)], "n_episodes": len(targets), "tasks": tasks,
+            "n_task_folds": len(folds), "seed": seed}
+
+
+def prior_from_training_tasks(superlearner: SuperLearner, collection: Any, tasks: Sequence[int], shots: int,
+                              fallback: dict[str, Any], draws: int = 3, n_query: int = 64, seed: int = 0,
+                              progress: bool = False) -> dict[str, Any]:
+    """The record a model file keeps (``"superlearner_prior"``): :func:`choose_prior_strength` on ``shots``-shot
+    episodes of the training ``tasks``, with priors learned as the ``fallback`` record (from
+    :func:`fallback_from_training_tasks`) was."""
+    episodes = training_episodes(collection, tasks, shots, draws, n_query, seed)
+    fallback_episodes = training_episodes(collection, tasks, fallback["shots"], fallback["draws"],
+                                          fallback["n_query"], fallback["seed"])
+    record = choose_prior_strength(superlearner, score_episodes(superlearner, collection, episodes, True, progress),
+                                   score_episodes(superlearner, collection, fallback_episodes, False, progress),
+                                   seed=seed)
+    return {**record, "scale": superlearner.scale, "base_learners": list(superlearner.names), "shots": shots,
+            "draws": draws, "n_query": n_query}

@@ -16,7 +16,7 @@ from graphmeta.evaluate import sample_eval_episodes
 from graphmeta.meta.base_learners import (BaseLearner, Fold, LearnerHead, PrototypeHead, SklearnHead, TaskPool,
                                           default_base_learners)
 from graphmeta.meta.convex import log_loss
-from graphmeta.meta.superlearner import SuperLearner
+from graphmeta.meta.superlearner import ScoredEpisode, SuperLearner, choose_prior_strength
 from graphmeta.train import TrainConfig, build_meta_learner
 
 
@@ -241,3 +241,45 @@ def test_super_learner_with_a_gate_on_real_molecules(tox21) -> None:
     result = sl.fit_predict(TaskPool.from_episode(tox21, test), test.support_y.numpy())
     assert result.row_weights.shape == (20, 4) and np.allclose(result.row_weights.sum(1), 1)
     assert result.proba.shape == (20,) and result.weights.sum() == pytest.approx(1)
+
+
+def _scored(rng: np.random.Generator, task: int, strengths: Sequence[float], k: int) -> ScoredEpisode:
+    pool, y_s, y_q, learners = _task(rng, strengths, k=k)
+    return ScoredEpisode.score(SuperLearner(learners), pool, y_s, y_q, task)
+
+
+def test_prior_strength_cv_picks_a_strong_prior_when_supports_are_tiny_and_the_best_learner_is_shared() -> None:
+    """The same learner is best on every task and 3+3 supports make the CV weights noisy: the leave-tasks-out CV
+    picks a prior (strength > 0), and its held-out log loss beats plain CV (strength 0)."""
+    rng = np.random.default_rng(3)
+    names = SuperLearner([Scores(f"b{j}", np.zeros(1)) for j in range(3)])
+    episodes = [_scored(rng, t, [0.0, 0.3, 1.5], k=3) for t in range(6) for _ in range(8)]
+    priors = [_scored(rng, t, [0.0, 0.3, 1.5], k=1) for t in range(6) for _ in range(4)]
+    record = choose_prior_strength(names, episodes, priors, n_task_folds=3)
+    assert record["prior_strength"] > 0
+    assert min(record["log_loss"]) < record["log_loss"][0] - 0.005
+    assert record["tasks"] == list(range(6)) and record["n_task_folds"] == 3 and record["n_episodes"] == 48
+
+
+def test_prior_strength_cv_keeps_the_support_cv_when_the_best_learner_changes_with_the_task() -> None:
+    """Half the tasks favour b0, half b1, and 30+30 supports make each task's CV reliable: the averaged prior
+    would hurt, so the CV keeps a weak one."""
+    rng = np.random.default_rng(4)
+    names = SuperLearner([Scores(f"b{j}", np.zeros(1)) for j in range(2)])
+    def strengths(t: int) -> list[float]:
+        return [3.0, 0.0] if t % 2 else [0.0, 3.0]
+    episodes = [_scored(rng, t, strengths(t), k=30) for t in range(6) for _ in range(4)]
+    priors = [_scored(rng, t, strengths(t), k=1) for t in range(6) for _ in range(4)]
+    record = choose_prior_strength(names, episodes, priors, n_task_folds=3)
+    assert record["prior_strength"] <= 2
+    assert record["log_loss"][-1] > record["log_loss"][0] + 0.05  # the strongest prior is clearly worse
+
+
+def test_prior_strength_cv_needs_two_tasks_and_a_valid_grid() -> None:
+    rng = np.random.default_rng(5)
+    sl = SuperLearner([Scores(f"b{j}", np.zeros(1)) for j in range(2)])
+    one_task = [_scored(rng, 0, [0.0, 1.0], k=3) for _ in range(3)]
+    with pytest.raises(ValueError, match="at least 2 training tasks"):
+        choose_prior_strength(sl, one_task, one_task)
+    with pytest.raises(ValueError, match="non-negative"):
+        choose_prior_strength(sl, one_task, one_task, grid=[-1.0])
