@@ -20,6 +20,8 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import RESULTS, write_record  # noqa: E402
 
@@ -29,7 +31,8 @@ from graphmeta.benchmarks.stacking import evaluate_stacking, stacking_markdown, 
 from graphmeta.data.api import load_dataset  # noqa: E402
 from graphmeta.data.splits import par_split, predefined_split  # noqa: E402
 from graphmeta.meta.base_learners import default_base_learners  # noqa: E402
-from graphmeta.meta.superlearner import SuperLearner  # noqa: E402
+from graphmeta.meta.superlearner import (SuperLearner, choose_prior_strength, score_episodes,  # noqa: E402
+                                         training_episodes)
 from graphmeta.models import load_meta_model  # noqa: E402
 
 
@@ -43,8 +46,12 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--draws", type=int, default=None, help="supports per task and seed (5; FS-Mol 10)")
     parser.add_argument("--test-tasks", type=int, default=None, help="FS-Mol: only the first N test assays")
     parser.add_argument("--n-folds", type=int, default=5, help="Super Learner CV folds (default 5)")
-    parser.add_argument("--prior-strength", type=float, default=0.0,
-                        help="shrink CV weights towards the model's cross-task weights (pseudo-observations; 0)")
+    parser.add_argument("--prior-strength", default="0",
+                        help="shrink CV weights towards the model's cross-task weights (pseudo-observations; 0), "
+                             "or 'auto': chosen per support size by leave-tasks-out CV over the model's training tasks")
+    parser.add_argument("--prior-tasks", type=int, default=None,
+                        help="'auto': CV over at most this many training tasks, drawn with seed 0 (default: all; "
+                             "FS-Mol 40)")
     parser.add_argument("--data-dir", default=None, help="raw-data folder (default $GRAPHMETA_DATA)")
     parser.add_argument("--out", type=Path, default=None, help="JSON path (default bench/results/...)")
     args = parser.parse_args(argv)
@@ -56,13 +63,35 @@ def main(argv: list[str] | None = None) -> dict:
     if meta.trained_on == collection.name and seen & set(split.test):
         raise SystemExit(f"{args.model} trained on test tasks {sorted(seen & set(split.test))}: not a fair benchmark")
     fallback = meta.info.get("superlearner_fallback", {}).get("weights")
+    auto = args.prior_strength == "auto"
     superlearner = SuperLearner(default_base_learners(meta.learner), n_folds=args.n_folds, fallback_weights=fallback,
-                                prior_strength=args.prior_strength)
+                                prior_strength=0.0 if auto else float(args.prior_strength))
+    train_tasks = list(meta.info.get("split", {}).get("train", []))
+    limit = args.prior_tasks or (40 if args.dataset == "fsmol" else None)
+    if auto and limit and len(train_tasks) > limit:
+        train_tasks = sorted(np.random.default_rng(0).choice(train_tasks, limit, replace=False).tolist())
+    prior_records = {}
+
+    def choose(key: str, training: list) -> None:
+        """'auto': the prior strength for supports like ``training`` (episodes of the model's training tasks)."""
+        if not auto:
+            return
+        record = meta.info["superlearner_fallback"]
+        prior_episodes = training_episodes(collection, train_tasks, record["shots"], record["draws"],
+                                           record["n_query"], record["seed"])
+        prior_records[key] = choose_prior_strength(
+            superlearner, score_episodes(superlearner, collection, training, progress=True),
+            score_episodes(superlearner, collection, prior_episodes, with_oof=False, progress=True))
+        superlearner.prior_strength = prior_records[key]["prior_strength"]
+        print(f"{key}: prior strength {superlearner.prior_strength:g} chosen on {len(train_tasks)} training tasks")
+
     settings, summaries, tables = {}, {}, []
     if args.dataset == "fsmol":
         metric, draws = "delta_auprc", args.draws or 10
         tasks = split.test[:args.test_tasks] if args.test_tasks else split.test
         for size in args.support_sizes:
+            choose(f"support {size}", sample_stratified_episodes(collection, train_tasks, size, 2, seed=0,
+                                                                 query_cap=64)[0])
             episodes, skipped = sample_stratified_episodes(collection, tasks, size, draws, seed=0)
             rows = evaluate_stacking(collection, episodes, superlearner, metric)
             summaries[f"support {size}"] = {**summarize_stacking(rows, collection.task_names), "skipped": skipped}
@@ -70,6 +99,8 @@ def main(argv: list[str] | None = None) -> dict:
     else:
         metric, draws = "roc_auc", args.draws or 5
         for shots in args.shots:
+            if shots > 1:  # 1-shot supports use the fallback weights; there is nothing to shrink
+                choose(f"{shots}-shot", training_episodes(collection, train_tasks, shots))
             episodes = [e for seed in range(args.seeds)
                         for e in protocol_episodes(collection, split.test, shots, None, draws, seed)]
             rows = evaluate_stacking(collection, episodes, superlearner, metric)
@@ -78,7 +109,8 @@ def main(argv: list[str] | None = None) -> dict:
     settings = {"dataset": args.dataset, "model": str(meta.source), "model_learner": meta.config.learner,
                 "model_provenance": meta.info.get("provenance"), "model_trained_on": meta.trained_on,
                 "metric": metric, "draws": draws, "seeds": args.seeds, "n_folds": args.n_folds,
-                "prior_strength": args.prior_strength,
+                "prior_strength": args.prior_strength, "prior_cv": prior_records or None,
+                "prior_cv_tasks": train_tasks if auto else None,
                 "base_learners": superlearner.names, "fallback_weights": fallback}
     for table in tables:
         print(table)

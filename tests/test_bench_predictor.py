@@ -30,7 +30,8 @@ def test_predictor_speed_quick(tmp_path: Path) -> None:
 def test_superlearner_bench_quick(tmp_path: Path, shared_data: Path) -> None:
     out = tmp_path / "sl.json"
     proc = subprocess.run([sys.executable, str(BENCH / "superlearner.py"), "tox21", "--shots", "10", "1",
-                           "--seeds", "1", "--draws", "1", "--n-folds", "3", "--out", str(out)],
+                           "--seeds", "1", "--draws", "1", "--n-folds", "3", "--prior-strength", "auto",
+                           "--prior-tasks", "3", "--out", str(out)],
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     record = json.loads(out.read_text())
@@ -39,3 +40,8 @@ def test_superlearner_bench_quick(tmp_path: Path, shared_data: Path) -> None:
     assert summaries["1-shot"]["fallback_episodes"] == 3 and summaries["10-shot"]["fallback_episodes"] == 0
     assert [r["task"] for r in summaries["10-shot"]["per_task"]] == ["SR-HSE", "SR-MMP", "SR-p53"]
     assert out.with_suffix(".md").read_text().count("| **mean** |") == 2
+    settings = record["results"]["settings"]
+    assert set(settings["prior_cv"]) == {"10-shot"} and len(settings["prior_cv_tasks"]) == 3
+    assert set(settings["prior_cv_tasks"]) <= set(range(9))  # training tasks only
+    chosen = settings["prior_cv"]["10-shot"]
+    assert chosen["prior_strength"] in chosen["grid"] and chosen["tasks"] == settings["prior_cv_tasks"]
