@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import torch
 from torch import Tensor, nn
-from torch_geometric.utils import scatter
 
 from graphmeta.nn.taskbatch import TaskLayout, is_stacked, task_mlp
 
@@ -58,14 +57,16 @@ class GINELayer(nn.Module):
     def aggregate(self, x: Tensor, edge_index: Tensor, edge_emb: Tensor, layout: TaskLayout | None = None) -> Tensor:
         """The neighbour sum :math:`\\sum_j \\mathrm{ReLU}(x_j + e_{j,i})` plus :math:`(1+\\epsilon) x_i`
         (:math:`\\epsilon` may be per-task)."""
-        messages = torch.relu(x[edge_index[0]] + edge_emb)
-        aggr = scatter(messages, edge_index[1], dim=0, dim_size=x.shape[0], reduce="sum")
+        # In-place on fresh [E, C] / [N, C] buffers (autograd-safe: no consumer needs the overwritten values):
+        # half the memory traffic of out-of-place ops, which dominate this memory-bound step.
+        messages = x.index_select(0, edge_index[0]).add_(edge_emb).relu_()
+        aggr = x.new_zeros(x.shape).index_add_(0, edge_index[1], messages)
         eps = self.eps  # [1] shared, or [T, 1] per task
         if is_stacked(eps, 1):
             if layout is None:
                 raise ValueError("a per-task epsilon needs a TaskLayout")
             eps = layout.rows(eps)
-        return (1 + eps) * x + aggr
+        return torch.addcmul(aggr, 1 + eps, x)
 
     def forward(self, x: Tensor, edge_index: Tensor, edge_emb: Tensor, layout: TaskLayout | None = None) -> Tensor:
         z = self.aggregate(x, edge_index, edge_emb, layout)

@@ -21,6 +21,7 @@ from typing import Literal
 
 import torch
 from torch import Tensor, nn
+from torch.nn import functional as F
 from torch_geometric.utils import scatter
 
 from graphmeta.nn.taskbatch import TaskLayout, is_stacked
@@ -72,9 +73,10 @@ class TaskNorm(nn.Module):
         if self.mode == "task":  # the affine weight is folded into the per-task scale: one [N, C] gather
             _, var, centred = self._task_stats(x, layout)
             return torch.addcmul(bias, centred, layout.rows(torch.rsqrt(var + self.eps) * self.weight))
-        if self.mode == "layer":
-            mean = x.mean(dim=-1, keepdim=True)
-            out = (x - mean) / torch.sqrt(x.var(dim=-1, unbiased=False, keepdim=True) + self.eps)
+        if self.mode == "layer":  # fused kernel; the affine part is folded in when it is shared by all tasks
+            if not weight_stacked and not is_stacked(self.bias, 1):
+                return F.layer_norm(x, (self.channels,), self.weight, self.bias, self.eps)
+            out = F.layer_norm(x, (self.channels,), eps=self.eps)
         else:
             out = (x - self.running_mean) * torch.rsqrt(self.running_var + self.eps)
         return torch.addcmul(bias, out, layout.rows(self.weight) if weight_stacked else self.weight)
