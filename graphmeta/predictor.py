@@ -121,6 +121,7 @@ class FewShotClassifier(ClassifierMixin, BaseEstimator):
         if inputs.featurizer is not None and featurizer is None:
             raise ValueError(f"model {meta.name} was trained on {meta.trained_on} graphs, not molecules: pass PyG "
                              f"Data graphs like its training data, not SMILES")
+        meta.check_featurizer(inputs.featurizer, f"the graphs of {name}")
         return inputs
 
     def _library(self, meta: MetaModel, molecules: bool) -> list[BaseLearner]:
