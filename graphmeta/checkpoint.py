@@ -41,7 +41,10 @@ def _check_crc(path: Path) -> None:
     """Verifies the CRC-32 of every record of a (zip) checkpoint: ``torch.load`` does not, so a flipped byte in
     the weights would otherwise load silently as a wrong number."""
     if not zipfile.is_zipfile(path):
-        return  # truncated (no central directory) or not a zip: torch.load reports it
+        with open(path, "rb") as handle:
+            if handle.read(2) in (b"", b"P", b"PK"):  # a zip (what torch.save writes) without its end: truncated
+                raise CheckpointError(f"{path}: corrupt or truncated checkpoint (incomplete zip archive)")
+        return  # not a zip at all: torch.load reports what it is
     try:
         with zipfile.ZipFile(path) as archive:
             damaged = archive.testzip()
