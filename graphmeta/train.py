@@ -29,9 +29,9 @@ from tqdm.auto import tqdm
 
 from graphmeta import __version__
 from graphmeta.checkpoint import load_checkpoint, save_checkpoint
-from graphmeta.data.featurize import featurizer_version
 from graphmeta.data.episodes import (Episode, EpisodeSampler, KShotSampler, NWayKShotSampler, StratifiedSupportSampler,
                                      collate_episodes, episode_rng, sample_meta_batch)
+from graphmeta.data.featurize import featurizer_version
 from graphmeta.data.splits import TaskSplit
 from graphmeta.data.tasks import TaskCollection
 from graphmeta.evaluate import EVAL_STREAM, evaluate_episodes, sample_eval_episodes
@@ -294,9 +294,7 @@ class MetaTrainer:
                 "featurizer_version": featurizer_version(self.collection.featurizer),
                 "task_family": {"task_type": self.collection.task_type, "n_way": self.learner.model.n_way,
                                 "unit": self.split.unit},
-                "split": {"train": list(self.split.train),
-                                                                    "valid": list(self.split.valid),
-                                                                    "unit": self.split.unit},
+                "split": {"train": list(self.split.train), "valid": list(self.split.valid), "unit": self.split.unit},
                 "episodes": self._episodes_record, "graphmeta": __version__}
 
     def save(self, name: str) -> Path | None:

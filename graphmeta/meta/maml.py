@@ -74,7 +74,7 @@ class MAML(MetaLearner):
         params = dict(self.model.named_parameters())
         fast = expand_per_task({n: params[n] for n in self.adapted}, support.n_tasks)
         embeddings = self.model.embed(support, layout) if self.head_only else None
-        finite = torch.ones(support.n_tasks, dtype=torch.bool)
+        finite = torch.ones(support.n_tasks, dtype=torch.bool, device=support.graph_task.device)
         for _ in range(self.inner_steps):
             per_task = task_losses(self._logits(fast, support, layout, embeddings), support)
             finite &= torch.isfinite(per_task.detach())
