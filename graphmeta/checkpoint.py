@@ -2,7 +2,8 @@
 
 Only tensors, numbers, strings, lists and dicts are stored (the config names registry entries, it never
 pickles classes), so loading never executes code from the file. Writes are atomic (temporary file in the
-same folder, then rename): a crash mid-write leaves the previous checkpoint intact.
+same folder, then rename): a crash mid-write leaves the previous checkpoint intact. Loading checks every
+record's CRC-32, so a truncated or bit-flipped file is an error naming it, never silently wrong weights.
 """
 
 from __future__ import annotations
@@ -36,11 +37,30 @@ def save_checkpoint(path: str | os.PathLike, kind: str, config: Mapping[str, Any
     return path
 
 
+def _check_crc(path: Path) -> None:
+    """Verifies the CRC-32 of every record of a (zip) checkpoint: ``torch.load`` does not, so a flipped byte in
+    the weights would otherwise load silently as a wrong number."""
+    if not zipfile.is_zipfile(path):
+        with open(path, "rb") as handle:
+            if handle.read(2) in (b"", b"P", b"PK"):  # a zip (what torch.save writes) without its end: truncated
+                raise CheckpointError(f"{path}: corrupt or truncated checkpoint (incomplete zip archive)")
+        return  # not a zip at all: torch.load reports what it is
+    try:
+        with zipfile.ZipFile(path) as archive:
+            damaged = archive.testzip()
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError) as err:
+        raise CheckpointError(f"{path}: corrupt or truncated checkpoint ({type(err).__name__}: {err})") from None
+    if damaged is not None:
+        raise CheckpointError(f"{path}: corrupt checkpoint (checksum mismatch in record {damaged!r}); restore it "
+                              f"from a copy or retrain")
+
+
 def load_checkpoint(path: str | os.PathLike, kind: str | None = None) -> dict[str, Any]:
     """Loads a checkpoint with ``torch.load(weights_only=True)``; every failure names the file."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint not found: {path}")
+    _check_crc(path)
     try:
         blob = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:

@@ -57,8 +57,24 @@ class MetaModel:
         return self.source.stem
 
     def molecule_featurizer(self) -> MoleculeFeaturizer | None:
-        """The featurizer that made the model's training graphs (``None`` when they were not molecules)."""
-        return MoleculeFeaturizer.from_cache_key(self.featurizer) if self.featurizer else None
+        """The featurizer that made the model's training graphs (``None`` when they were not molecules).
+
+        Raises :class:`CheckpointError` naming the model file when this graphmeta cannot make such graphs
+        (another featurizer, or another version of it).
+        """
+        if not self.featurizer:
+            return None
+        try:
+            return MoleculeFeaturizer.from_cache_key(self.featurizer)
+        except ValueError as err:
+            raise CheckpointError(f"{self.source}: {err}") from None
+
+    def check_featurizer(self, featurizer: str | None, what: str) -> None:
+        """Raises ``ValueError`` naming the model file when graphs ``what`` come from another featurizer than the
+        model's training graphs (``None``: graphs of unknown origin, e.g. PyG ``Data``, are not checked)."""
+        if featurizer is not None and self.featurizer is not None and featurizer != self.featurizer:
+            raise ValueError(f"{self.source}: the model was trained on graphs from featurizer {self.featurizer!r}, "
+                             f"but {what} come from {featurizer!r}; featurize them with the model's featurizer")
 
 
 def available_models() -> dict[str, Path]:

@@ -40,35 +40,86 @@ from graphmeta.meta.base_learners import BaseLearner, TaskPool, default_base_lea
 from graphmeta.meta.superlearner import SuperLearner
 from graphmeta.models import MetaModel, cached_meta_model, meta_model_from_checkpoint
 
-__all__ = ["HEADS", "FewShotClassifier"]
+__all__ = ["HEADS", "FewShotClassifier", "binary_labels", "check_duplicate_labels"]
 
 HEADS: tuple[str, ...] = ("protonet", "maml", "logreg", "knn", "rf", "superlearner")
 
 _SAVED_KIND = "few-shot-classifier"
 
 
-def _binary_labels(y: Any, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """``(classes, y encoded 0/1)``; clear errors for missing, continuous, one-class or multiclass labels."""
+def binary_labels(y: Any, n: int, first_row: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """``(classes, y encoded 0/1)``; clear errors, naming the support rows (numbered from ``first_row``, e.g. 2 for
+    the data rows of a CSV file), for missing, infinite, continuous, one-class or multiclass labels."""
+
+    def _rows(mask: np.ndarray) -> list[int]:
+        return (np.flatnonzero(mask)[:10] + first_row).tolist()
+
     y = np.asarray(y.to_numpy() if hasattr(y, "to_numpy") else y)
     if y.ndim != 1:
         raise ValueError(f"y must be one label per support molecule (1-D), got shape {y.shape}")
     if len(y) != n:
         raise ValueError(f"{n} support molecules but {len(y)} labels")
-    if y.dtype.kind == "f":
-        missing = np.flatnonzero(np.isnan(y))
-        if len(missing):
-            raise ValueError(f"missing label (NaN) in support row(s) {missing[:10].tolist()}: drop those rows or "
+    if n == 0:
+        raise ValueError("the support is empty: pass labelled molecules of both classes")
+    if y.dtype.kind == "O":
+        import pandas as pd
+
+        missing = pd.isna(y)
+        if missing.any():
+            raise ValueError(f"missing label (None/NaN) in support row(s) {_rows(missing)}: drop those rows or "
                              f"label them")
+        kinds = {type(v).__name__ for v in y}
+        if not all(isinstance(v, (str, bool, int, float, np.generic)) for v in y) or (
+                any(isinstance(v, str) for v in y) and not all(isinstance(v, str) for v in y)):
+            raise ValueError(f"labels must all be numbers or all be strings, got a mixture of {sorted(kinds)}")
+        if not any(isinstance(v, str) for v in y):
+            y = y.astype(np.float64)
+    if y.dtype.kind == "f":
+        if np.isnan(y).any():
+            raise ValueError(f"missing label (NaN) in support row(s) {_rows(np.isnan(y))}: drop those rows or "
+                             f"label them")
+        if np.isinf(y).any():
+            raise ValueError(f"infinite label in support row(s) {_rows(np.isinf(y))}")
         if not np.isin(y, (0.0, 1.0)).all() and len(np.unique(y)) > 2:
-            raise ValueError("y looks continuous: regression is not supported yet by FewShotClassifier; pass "
-                             "binary labels (e.g. threshold the property)")
+            raise ValueError(f"y looks continuous (labels other than 0 and 1 in support row(s) "
+                             f"{_rows(~np.isin(y, (0.0, 1.0)))}): regression is not supported yet by "
+                             f"FewShotClassifier; pass binary labels (e.g. threshold the property)")
     classes, encoded = np.unique(y, return_inverse=True)
     if len(classes) == 1:
-        raise ValueError(f"the support has one class only ({classes[0]!r} x {len(y)}): a few-shot classifier "
-                         f"needs examples of both classes")
+        raise ValueError(f"the support has one class only ({classes[0].item()!r} x {len(y)}): a few-shot "
+                         f"classifier needs examples of both classes")
     if len(classes) > 2:
-        raise ValueError(f"y has {len(classes)} classes ({classes.tolist()[:10]}); FewShotClassifier is binary")
+        extra = ~np.isin(y, classes[:2])
+        raise ValueError(f"y has {len(classes)} classes ({classes.tolist()[:10]}; support row(s) {_rows(extra)} hold "
+                         f"a third or further class); FewShotClassifier is binary")
     return classes, encoded.astype(np.int64)
+
+
+def check_duplicate_labels(inputs: GraphInputs, classes: np.ndarray, encoded: np.ndarray, first_row: int = 0) -> None:
+    """Raises ``ValueError`` naming the rows (numbered from ``first_row``) where the support holds one molecule
+    (by canonical SMILES) more than once with different labels; repeats with the same label are fine."""
+    if inputs.smiles is None:
+        return
+    from rdkit import Chem, RDLogger
+
+    def canonical(smiles: str) -> str:
+        mol = Chem.MolFromSmiles(smiles) or Chem.MolFromSmiles(smiles, sanitize=False)  # lenient inputs too
+        return Chem.MolToSmiles(mol) if mol is not None else smiles
+
+    RDLogger.DisableLog("rdApp.*")
+    try:
+        keys = [canonical(s) for s in inputs.smiles]
+    finally:
+        RDLogger.EnableLog("rdApp.*")
+    groups: dict[str, list[int]] = {}
+    for i, key in enumerate(keys):
+        groups.setdefault(key, []).append(i)
+    conflicts = [rows for rows in groups.values() if len({int(encoded[i]) for i in rows}) > 1]
+    if conflicts:
+        shown = "; ".join(f"rows {[i + first_row for i in rows]} ({inputs.smiles[rows[0]]!r}: labels "
+                          f"{[classes[encoded[i]].item() for i in rows]})" for rows in conflicts[:5])
+        raise ValueError(f"{len(conflicts)} molecule(s) appear more than once with conflicting labels: {shown}; keep "
+                         f"one label per molecule")
 
 
 class FewShotClassifier(ClassifierMixin, BaseEstimator):
@@ -125,6 +176,7 @@ class FewShotClassifier(ClassifierMixin, BaseEstimator):
         if inputs.featurizer is not None and featurizer is None:
             raise ValueError(f"model {meta.name} was trained on {meta.trained_on} graphs, not molecules: pass PyG "
                              f"Data graphs like its training data, not SMILES")
+        meta.check_featurizer(inputs.featurizer, f"the graphs of {name}")
         return inputs
 
     def _library(self, meta: MetaModel, molecules: bool) -> list[BaseLearner]:
@@ -171,7 +223,8 @@ class FewShotClassifier(ClassifierMixin, BaseEstimator):
         """Reads the support ``X`` (molecules or graphs) with labels ``y``; the Super Learner cross-validates."""
         meta = cached_meta_model(self.model)
         support = self._inputs(X, meta, "support")
-        classes, encoded = _binary_labels(y, len(support))
+        classes, encoded = binary_labels(y, len(support))
+        check_duplicate_labels(support, classes, encoded)
         library = self._library(meta, molecules=support.smiles is not None)
         if self.head == "superlearner":
             sl = self._superlearner(library, meta)

@@ -31,12 +31,14 @@ from graphmeta import __version__
 from graphmeta.checkpoint import load_checkpoint, save_checkpoint
 from graphmeta.data.episodes import (Episode, EpisodeSampler, KShotSampler, NWayKShotSampler, StratifiedSupportSampler,
                                      collate_episodes, episode_rng, sample_meta_batch)
+from graphmeta.data.featurize import featurizer_version
 from graphmeta.data.splits import TaskSplit
 from graphmeta.data.tasks import TaskCollection
 from graphmeta.evaluate import EVAL_STREAM, evaluate_episodes, sample_eval_episodes
 from graphmeta.meta.base import MetaLearner
 from graphmeta.meta.registry import build_learner
 from graphmeta.nn.backbone import FewShotModel, GraphEncoder
+from graphmeta.numerics import check_meta_step, checked_grad_norm
 from graphmeta.pretrain import load_pretrained_encoder
 from graphmeta.runtime import deterministic, retain_freed_memory
 
@@ -68,6 +70,7 @@ class TrainConfig:
     n_query: int = 16  # binary: query graphs per episode; N-way: query graphs per class
     n_way: int | None = None  # N-way episodes over the classes of a class split (multiclass data); None: binary tasks
     eval_every: int = 50
+    checkpoint_every: int | None = None  # also write last.pt every N steps (crash recovery between evaluations)
     val_draws: int = 3
     val_query: int | None = 256  # cap on validation query size (stratified); None = all remaining graphs
     val_metric: str = "roc_auc"  # or "delta_auprc" (FS-Mol), "accuracy" (N-way): selects the checkpoint
@@ -86,6 +89,10 @@ class TrainConfig:
     pretrained_encoder: str | None = None  # encoder.pt of `graphmeta pretrain`: the backbone starts from it
 
     def __post_init__(self) -> None:
+        if self.checkpoint_every is not None and self.checkpoint_every < 1:
+            raise ValueError(f"checkpoint_every must be positive (or None), got {self.checkpoint_every}")
+        if self.grad_clip is not None and not self.grad_clip > 0:
+            raise ValueError(f"grad_clip must be positive (or None: no clipping), got {self.grad_clip}")
         if self.precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
         if self.val_metric not in VAL_METRICS:
@@ -130,8 +137,8 @@ def build_meta_learner(config: TrainConfig, n_way: int = 2, n_tasks: int | None 
     return build_learner(config.learner, model, inner_lr=config.inner_lr, inner_steps=config.inner_steps, **options)
 
 
-#: Config fields a resumed run may change (extending a run, changing its patience).
-_RESUMABLE_CHANGES = ("steps", "patience")
+#: Config fields a resumed run may change (extending a run, changing its patience or checkpoint interval).
+_RESUMABLE_CHANGES = ("steps", "patience", "checkpoint_every")
 
 
 def _resumable(config: dict[str, Any]) -> dict[str, Any]:
@@ -267,22 +274,27 @@ class MetaTrainer:
         self.best_step = -1
         self.history: list[dict[str, Any]] = []
         self.bad_evals = 0
+        self._losses: list[float] = []  # training losses since the last evaluation (checkpointed: exact resume)
         self._best_weights: dict[str, torch.Tensor] | None = None
 
     # -- checkpoints ---------------------------------------------------------------------------------------
     def _state(self) -> dict[str, Any]:
         return {"learner": self.learner.state_dict(), "optimizer": self.optimizer.state_dict(), "step": self.step,
                 "best_metric": self.best_metric, "best_step": self.best_step, "bad_evals": self.bad_evals,
-                "history": json.dumps(self.history), "torch_rng": torch.get_rng_state()}
+                "history": json.dumps(self.history), "torch_rng": torch.get_rng_state(),
+                "pending_losses": torch.tensor(self._losses, dtype=torch.float64)}
 
     def checkpoint_config(self) -> dict[str, Any]:
-        """What a checkpoint records besides the weights: config, backbone, featurizer, split, episodes."""
+        """What a checkpoint records besides the weights: config, backbone, featurizer (and its version), task
+        family, split, episodes and the graphmeta version."""
         return {"train": self.config.to_dict(), "encoder": self.learner.model.encoder.config,
                 "n_way": self.learner.model.n_way, "n_tasks": self.collection.n_tasks,
                 "collection": self.collection.name,
-                "featurizer": self.collection.featurizer, "split": {"train": list(self.split.train),
-                                                                    "valid": list(self.split.valid),
-                                                                    "unit": self.split.unit},
+                "featurizer": self.collection.featurizer,
+                "featurizer_version": featurizer_version(self.collection.featurizer),
+                "task_family": {"task_type": self.collection.task_type, "n_way": self.learner.model.n_way,
+                                "unit": self.split.unit},
+                "split": {"train": list(self.split.train), "valid": list(self.split.valid), "unit": self.split.unit},
                 "episodes": self._episodes_record, "graphmeta": __version__}
 
     def save(self, name: str) -> Path | None:
@@ -298,6 +310,10 @@ class MetaTrainer:
             changed = sorted(k for k in set(saved) | set(current) if saved.get(k) != current.get(k))
             raise ValueError(f"{path}: checkpoint was written with a different TrainConfig ({', '.join(changed)}); "
                              f"refusing to resume")
+        saved_featurizer = blob["config"].get("featurizer")
+        if saved_featurizer != self.collection.featurizer:
+            raise ValueError(f"{path}: checkpoint was trained on graphs from featurizer {saved_featurizer!r}, but "
+                             f"{self.collection.name} comes from {self.collection.featurizer!r}; refusing to resume")
         saved_episodes = blob["config"].get("episodes")  # absent in checkpoints that predate the record
         if saved_episodes is not None and saved_episodes != self.checkpoint_config()["episodes"]:
             raise ValueError(f"{path}: checkpoint was written with a different training sampler or different "
@@ -308,6 +324,7 @@ class MetaTrainer:
         self.step, self.best_metric, self.best_step = int(state["step"]), float(state["best_metric"]), int(state["best_step"])
         self.bad_evals = int(state["bad_evals"])
         self.history = json.loads(state["history"])
+        self._losses = state["pending_losses"].tolist() if "pending_losses" in state else []
         torch.set_rng_state(state["torch_rng"])
 
     # -- training ------------------------------------------------------------------------------------------
@@ -351,7 +368,6 @@ class MetaTrainer:
         elif resume:
             raise ValueError("resume=True needs an out_dir holding last.pt")
         stopped_early = False
-        losses: list[float] = []
         bar = tqdm(total=cfg.steps, initial=self.step, desc=f"meta-training {cfg.learner}", unit="step",
                    disable=not self.progress, leave=False)
         while self.step < cfg.steps:
@@ -361,16 +377,13 @@ class MetaTrainer:
             self.optimizer.zero_grad(set_to_none=True)
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.precision == "bf16"):
                 out = self.learner.meta_step(meta_batch)
-            if not torch.isfinite(out.loss):
-                raise FloatingPointError(f"non-finite meta-loss at step {self.step} (tasks "
-                                         f"{meta_batch.task_ids.tolist()}); lower outer_lr/inner_lr or clip gradients")
-            if cfg.grad_clip is not None:
-                torch.nn.utils.clip_grad_norm_(self.learner.parameters(), cfg.grad_clip)
+            check_meta_step(out, episodes, self.collection, self.step)  # raises naming the diverged task(s)
+            checked_grad_norm(self.learner.named_parameters(), cfg.grad_clip, self.step, episodes, self.collection)
             self.optimizer.step()
             if cfg.norm == "running":
                 with torch.no_grad():
                     self.learner.model.encoder(meta_batch.support, update_running_stats=True)
-            losses.append(float(out.loss))
+            self._losses.append(float(out.loss))
             self.step += 1
             bar.update(1)
             if self.step % cfg.eval_every == 0 or self.step == cfg.steps:
@@ -380,11 +393,11 @@ class MetaTrainer:
                     self.best_metric, self.best_step, self.bad_evals = metric, self.step, 0
                 else:
                     self.bad_evals += 1
-                entry = {"step": self.step, "train_loss": float(np.mean(losses)),
+                entry = {"step": self.step, "train_loss": float(np.mean(self._losses)),
                          f"val_{self.metric_key}": metric if self.selects else None}
                 entry.update({f"{name}_{self.metric_key}": self._score(eps) for name, eps in self.monitor.items()})
                 self.history.append({**entry, "best": improved})
-                losses = []
+                self._losses = []
                 bar.set_postfix(loss=f"{self.history[-1]['train_loss']:.3f}", val=f"{metric:.3f}")  # nan: none
                 if improved:
                     self._best_weights = {k: v.detach().clone() for k, v in self.learner.state_dict().items()}
@@ -394,6 +407,8 @@ class MetaTrainer:
                 if cfg.patience is not None and self.bad_evals >= cfg.patience:
                     stopped_early = True
                     break
+            elif cfg.checkpoint_every is not None and self.step % cfg.checkpoint_every == 0:
+                self.save("last")
         bar.close()
         return TrainResult(best_step=self.best_step, best_metric=self.best_metric, steps_done=self.step,
                            history=list(self.history), stopped_early=stopped_early)

@@ -83,7 +83,7 @@ class PredictCommand(Subcommand):
     def run(cls, args: argparse.Namespace) -> int:
         from graphmeta.data.inputs import featurize_molecules
         from graphmeta.data.loaders.csv import read_smiles_table
-        from graphmeta.predictor import FewShotClassifier
+        from graphmeta.predictor import FewShotClassifier, binary_labels, check_duplicate_labels
 
         _, support_smiles, labels = read_smiles_table(args.support, args.smiles_column, args.label_column)
         missing = np.flatnonzero(np.isnan(labels))  # type: ignore[arg-type]
@@ -99,6 +99,11 @@ class PredictCommand(Subcommand):
         if invalid_support:
             i, why = next(iter(invalid_support.items()))
             raise ValueError(f"{args.support.name}: row {i + _ROW}: {why} ({len(invalid_support)} invalid in all)")
+        try:
+            classes, encoded = binary_labels(labels, len(support), first_row=_ROW)
+            check_duplicate_labels(support, classes, encoded, first_row=_ROW)
+        except ValueError as err:
+            raise ValueError(f"{args.support.name}: column {args.label_column!r}: {err}") from None
         query, invalid = _query_inputs(args.query, query_smiles, featurizer, args.on_invalid, args.n_jobs)
         clf.fit(support, labels)
         proba = clf.predict_proba(query)[:, 1]
@@ -110,7 +115,12 @@ class PredictCommand(Subcommand):
         if invalid:
             frame["error"] = ""
             frame.loc[~valid, "error"] = [invalid[i] for i in sorted(invalid)]
-        frame.to_csv(args.out if args.out is not None else sys.stdout, index=False)
+        # Python's csv writer quotes a cell holding a lone carriage return only when "\r" is part of the line
+        # terminator: such tables are written with RFC 4180 line ends, so that no cell spills into a new row
+        carriage_return = (any("\r" in str(c) for c in frame.columns)
+                           or frame.astype(str).apply(lambda col: col.str.contains("\r", regex=False)).to_numpy().any())
+        frame.to_csv(args.out if args.out is not None else sys.stdout, index=False,
+                     lineterminator="\r\n" if carriage_return else "\n")
         weights = ", ".join(f"{k} {v:.2f}" for k, v in clf.weights_.items())
         print(f"scored {int(valid.sum())} of {len(frame)} query rows ({len(invalid)} invalid SMILES kept with an "
               f"error) with {args.head} on model {args.model}, support {len(support)} molecules "

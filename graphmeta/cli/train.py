@@ -45,6 +45,11 @@ class TrainCommand(Subcommand):
         parser.add_argument("--shots", type=int, default=10, help="K positives + K negatives per support (default 10)")
         parser.add_argument("--steps", type=int, default=500, help="meta-training steps (default 500)")
         parser.add_argument("--eval-every", type=int, default=50, help="validation / checkpoint interval (default 50)")
+        parser.add_argument("--checkpoint-every", type=int, default=None, metavar="N",
+                            help="also write last.pt every N steps, so a crash loses at most N steps "
+                                 "(default: at each evaluation only)")
+        parser.add_argument("--grad-clip", type=float, default=10.0, metavar="MAX",
+                            help="clip the meta-gradient's 2-norm to MAX (0: no clipping; default 10)")
         parser.add_argument("--meta-batch-size", type=int, default=8, help="tasks per meta-step (default 8)")
         parser.add_argument("--hidden", type=int, default=128, help="GNN width (default 128)")
         parser.add_argument("--layers", type=int, default=5, help="GNN layers (default 5)")
@@ -106,9 +111,11 @@ class TrainCommand(Subcommand):
         from graphmeta.models import export_model
         from graphmeta.train import MetaTrainer, TrainConfig
 
-        for option in ("shots", "steps", "eval_every", "meta_batch_size", "hidden", "layers"):
-            if getattr(args, option) < 1:
+        for option in ("shots", "steps", "eval_every", "meta_batch_size", "hidden", "layers", "checkpoint_every"):
+            if getattr(args, option) is not None and getattr(args, option) < 1:
                 raise ValueError(f"--{option.replace('_', '-')} must be positive, got {getattr(args, option)}")
+        if not args.grad_clip >= 0:
+            raise ValueError(f"--grad-clip must be 0 (no clipping) or positive, got {args.grad_clip}")
         progress = not args.no_progress
         collection = load_named_or_csv(args, progress)
         if collection.task_type != "binary":
@@ -119,10 +126,13 @@ class TrainCommand(Subcommand):
                                 "eval_every": min(args.eval_every, args.steps),
                                 "meta_batch_size": args.meta_batch_size, "k_shot": args.shots,
                                 "hidden_channels": args.hidden, "num_layers": args.layers, "norm": args.norm,
-                                "seed": args.seed})
+                                "seed": args.seed, "checkpoint_every": args.checkpoint_every,
+                                "grad_clip": args.grad_clip or None})
         print(f"meta-training {args.learner} on {collection.name}: {len(split.train)} training tasks ({note}), "
               f"{len(split.valid)} validation tasks, {args.steps} steps")
         trainer = MetaTrainer(collection, split, config, out_dir=args.out, progress=progress)
+        if args.resume and (args.out / "last.pt").is_file():
+            print(f"resuming from {args.out / 'last.pt'}")
         result = trainer.fit(resume=args.resume)
         if split.valid:
             trainer.load_best()

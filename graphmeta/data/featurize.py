@@ -16,6 +16,7 @@ once, which is what makes it several times faster than :func:`torch_geometric.ut
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from typing import Iterable, Literal, Sequence
 
@@ -24,7 +25,8 @@ import torch
 from rdkit import Chem, RDLogger
 from torch_geometric.data import Data
 
-__all__ = ["InvalidSmilesError", "MoleculeFeaturizer", "FeaturizedMolecules", "ATOM_FEATURES", "BOND_FEATURES"]
+__all__ = ["InvalidSmilesError", "MoleculeFeaturizer", "FeaturizedMolecules", "featurizer_version", "ATOM_FEATURES",
+           "BOND_FEATURES"]
 
 #: Shortest input :meth:`MoleculeFeaturizer.featurize_many` splits over worker processes (below it, the
 #: process start-up costs more than it saves).
@@ -56,6 +58,15 @@ _BOND_TYPE = {1.0: 0, 2.0: 1, 3.0: 2, 1.5: 3}
 # SMILES characters that can carry stereo information: chirality '@', double-bond direction '/' '\\', and
 # '|' which opens a CXSMILES extension (|t:..|, |w:..|, coordinates...) that can set stereo too.
 _STEREO_CHARS = frozenset("@/\\|")
+
+
+def featurizer_version(key: str | None) -> str | None:
+    """The version part of a featurizer's :attr:`~MoleculeFeaturizer.cache_key` (``"1"`` in
+    ``graphmeta-categorical-v1-h0-lenient``); ``None`` for graphs that no featurizer made (e.g. TU data)."""
+    if key is None:
+        return None
+    match = re.search(r"-v([^-]+)-h\d", key)
+    return match.group(1) if match else None
 
 
 class InvalidSmilesError(ValueError):

@@ -21,10 +21,17 @@ __all__ = ["MetaOutput", "MetaLearner", "task_losses", "adapted_names", "expand_
 
 @dataclass
 class MetaOutput:
-    """Result of one meta-step: the meta-loss (detached) and the query logits ``[n_query_graphs, n_way]``."""
+    """Result of one meta-step: the meta-loss (detached) and the query logits ``[n_query_graphs, n_way]``.
+
+    ``task_loss`` (``[T]``, detached) is each task's query loss and ``inner_finite`` (``[T]`` bool) says whether
+    every support loss of the task's inner loop was finite: they let the trainer name the task that diverged
+    (``None`` where a learner has no such quantity).
+    """
 
     loss: Tensor
     query_logits: Tensor
+    task_loss: Tensor | None = None
+    inner_finite: Tensor | None = None
 
 
 def task_losses(logits: Tensor, task_batch: Any) -> Tensor:

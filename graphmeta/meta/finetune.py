@@ -42,6 +42,7 @@ class FineTune(MetaLearner):
         self.task_head = nn.Linear(model.encoder.hidden_channels, n_tasks)
 
     def _multitask_loss(self, task_batch: Any, task_ids: Tensor) -> Tensor:
+        """Each task's mean binary cross-entropy under the multitask head: ``[T]``."""
         logits = self.task_head(self.model.embed(task_batch))
         column = task_ids[task_batch.graph_task]
         if bool((column < 0).any()) or bool((column >= self.n_tasks).any()):
@@ -50,13 +51,14 @@ class FineTune(MetaLearner):
         per_graph = F.binary_cross_entropy_with_logits(mine, task_batch.y.to(mine.dtype), reduction="none")
         per_task = torch.zeros(task_batch.n_tasks, dtype=mine.dtype).index_add_(0, task_batch.graph_task, per_graph)
         counts = torch.bincount(task_batch.graph_task, minlength=task_batch.n_tasks).clamp(min=1)
-        return (per_task / counts).mean()
+        return per_task / counts
 
     def meta_step(self, meta_batch: Any) -> MetaOutput:
-        loss = 0.5 * (self._multitask_loss(meta_batch.support, meta_batch.task_ids)
-                      + self._multitask_loss(meta_batch.query, meta_batch.task_ids))
+        per_task = 0.5 * (self._multitask_loss(meta_batch.support, meta_batch.task_ids)
+                          + self._multitask_loss(meta_batch.query, meta_batch.task_ids))
+        loss = per_task.mean()
         loss.backward()
-        return MetaOutput(loss=loss.detach(), query_logits=torch.empty(0))
+        return MetaOutput(loss=loss.detach(), query_logits=torch.empty(0), task_loss=per_task.detach())
 
     def fit_heads(self, support_emb: Tensor, support: Any, layout: BatchLayout) -> tuple[Tensor, Tensor]:
         """Per-task heads ``[T, n_way, d]``, ``[T, n_way]`` fitted on (frozen) support embeddings."""

@@ -64,16 +64,23 @@ class MAML(MetaLearner):
     def adapt_to(self, support: Any, layout: BatchLayout | None = None,
                  create_graph: bool | None = None) -> dict[str, Tensor]:
         """Fast weights ``{name: [T, ...]}`` after ``inner_steps`` steps on each task's support set."""
+        return self._inner_loop(support, layout, create_graph)[0]
+
+    def _inner_loop(self, support: Any, layout: BatchLayout | None = None,
+                    create_graph: bool | None = None) -> tuple[dict[str, Tensor], Tensor]:
+        """Fast weights, and ``[T]`` bool: whether each task's support loss stayed finite at every step."""
         layout = layout or BatchLayout.of(support)
         create_graph = (not self.first_order) if create_graph is None else create_graph
         params = dict(self.model.named_parameters())
         fast = expand_per_task({n: params[n] for n in self.adapted}, support.n_tasks)
         embeddings = self.model.embed(support, layout) if self.head_only else None
+        finite = torch.ones(support.n_tasks, dtype=torch.bool, device=support.graph_task.device)
         for _ in range(self.inner_steps):
-            loss = task_losses(self._logits(fast, support, layout, embeddings), support).sum()
-            grads = torch.autograd.grad(loss, list(fast.values()), create_graph=create_graph)
+            per_task = task_losses(self._logits(fast, support, layout, embeddings), support)
+            finite &= torch.isfinite(per_task.detach())
+            grads = torch.autograd.grad(per_task.sum(), list(fast.values()), create_graph=create_graph)
             fast = {n: w - self._step_size(n) * g for (n, w), g in zip(fast.items(), grads)}
-        return fast
+        return fast, finite
 
     def query_logits(self, fast: dict[str, Tensor], query: Any, layout: BatchLayout | None = None) -> Tensor:
         layout = layout or BatchLayout.of(query)
@@ -81,11 +88,13 @@ class MAML(MetaLearner):
         return self._logits(fast, query, layout, embeddings)
 
     def meta_step(self, meta_batch: Any) -> MetaOutput:
-        fast = self.adapt_to(meta_batch.support)
+        fast, finite = self._inner_loop(meta_batch.support)
         logits = self.query_logits(fast, meta_batch.query)
-        loss = task_losses(logits, meta_batch.query).mean()
+        per_task = task_losses(logits, meta_batch.query)
+        loss = per_task.mean()
         loss.backward()
-        return MetaOutput(loss=loss.detach(), query_logits=logits.detach())
+        return MetaOutput(loss=loss.detach(), query_logits=logits.detach(), task_loss=per_task.detach(),
+                          inner_finite=finite)
 
     def evaluate(self, meta_batch: Any) -> Tensor:
         with torch.enable_grad():

@@ -63,9 +63,10 @@ class ProtoNet(MetaLearner):
 
     def meta_step(self, meta_batch: Any) -> MetaOutput:
         logits = self._logits(meta_batch)
-        loss = task_losses(logits, meta_batch.query).mean()
+        per_task = task_losses(logits, meta_batch.query)
+        loss = per_task.mean()
         loss.backward()
-        return MetaOutput(loss=loss.detach(), query_logits=logits.detach())
+        return MetaOutput(loss=loss.detach(), query_logits=logits.detach(), task_loss=per_task.detach())
 
     @torch.no_grad()
     def evaluate(self, meta_batch: Any) -> Tensor:

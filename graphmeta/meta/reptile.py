@@ -35,7 +35,7 @@ class Reptile(MAML):
         super().__init__(model, inner_lr=inner_lr, inner_steps=inner_steps, first_order=True, adapt=adapt)
 
     def meta_step(self, meta_batch: Any) -> MetaOutput:
-        fast = self.adapt_to(meta_batch.support, create_graph=False)
+        fast, finite = self._inner_loop(meta_batch.support, create_graph=False)
         params = dict(self.model.named_parameters())
         with torch.no_grad():
             for name, phi in fast.items():
@@ -43,8 +43,8 @@ class Reptile(MAML):
                 delta = theta - phi.mean(0)
                 theta.grad = delta.clone() if theta.grad is None else theta.grad + delta
             logits = self.query_logits(fast, meta_batch.query)
-            loss = task_losses(logits, meta_batch.query).mean()
-        return MetaOutput(loss=loss, query_logits=logits)
+            per_task = task_losses(logits, meta_batch.query)
+        return MetaOutput(loss=per_task.mean(), query_logits=logits, task_loss=per_task, inner_finite=finite)
 
     def evaluate(self, meta_batch: Any) -> Tensor:
         return MAML.evaluate(self, meta_batch)

@@ -10,6 +10,8 @@ every label is 0 or 1, otherwise ``"regression"``; regression targets are never 
 
 from __future__ import annotations
 
+import csv
+import gzip
 import os
 import warnings
 from pathlib import Path
@@ -35,16 +37,38 @@ class CSVFormatError(ValueError):
 
 
 def _read_frame(path: Path) -> pd.DataFrame:
-    """Every cell as text (nothing turned into NaN behind the caller's back); clear errors for unreadable files."""
+    """Every cell as text (nothing turned into NaN behind the caller's back); clear errors for unreadable files.
+
+    A row with more cells than the header is an error naming it (pandas would otherwise turn the first cells of
+    every row into an index and shift the columns, or drop the extra cells).
+    """
     try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_filter=False, compression="infer")
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", pd.errors.ParserWarning)
+            frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_filter=False, compression="infer",
+                                index_col=False)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, EOFError, OSError) as err:
         if isinstance(err, FileNotFoundError):
             raise
-        raise CSVFormatError(f"{path.name}: cannot be read as CSV ({type(err).__name__}: {err})") from err
+        reason = " ".join(str(err).split())  # pandas messages end in a newline: keep the error one line
+        raise CSVFormatError(f"{path.name}: cannot be read as CSV ({type(err).__name__}: {reason})") from err
+    if any(issubclass(w.category, pd.errors.ParserWarning) for w in caught):
+        row = _first_long_row(path, len(frame.columns))
+        raise CSVFormatError(f"{path.name}: row {row} has more cells than the header's {len(frame.columns)} "
+                             f"columns {list(frame.columns)}")
     if not len(frame.columns):
         raise CSVFormatError(f"{path.name}: no columns")
     return frame
+
+
+def _first_long_row(path: Path, n_columns: int) -> int | str:
+    """The spreadsheet row (header = 1) of the first record with more than ``n_columns`` cells."""
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rt", newline="", encoding="utf-8-sig") as handle:  # type: ignore[operator]
+        for i, record in enumerate(csv.reader(handle)):
+            if i and len(record) > n_columns:
+                return i + 1
+    return "?"
 
 
 def read_smiles_table(path: str | os.PathLike, smiles_column: str | None = None,
