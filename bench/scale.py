@@ -9,7 +9,8 @@ its time and peak RSS are reported as ``prepare``). Then each case runs in a *fr
 
 Each case loads the collection and meta-trains ProtoNet on a small GIN for ``--steps`` steps over all tasks of
 the dataset (``MetaTrainer``, no validation tasks) and reports: load seconds, episodes per second of the whole
-``fit()`` (the first page faults of the mapped files included), peak RSS (``resource.getrusage`` ``ru_maxrss``
+``fit()`` (the first page faults of the mapped files included) and of the same run repeated (``warm``: the
+pages it needs are resident, the steady state of a long run), peak RSS (``resource.getrusage`` ``ru_maxrss``
 of the subprocess, which includes importing torch), the resident memory after training split into anonymous
 memory and file pages (``RssAnon``/``RssFile`` of ``/proc/self/status``; file pages include torch's
 libraries) and the resident part of the mapped store files (``/proc/self/smaps``: the pages meta-batches
@@ -140,12 +141,19 @@ def run_case(dataset: str, store: str, cache: Path, steps: int, meta_batch_size:
     result = trainer.fit()
     train_seconds = time.perf_counter() - start
     end = _status_mib()
+    store_resident = _mapped_mib(cache)
+    start = time.perf_counter()  # the same run again: every page it needs is resident (steady state)
+    again = MetaTrainer(collection, split, config, progress=False).fit()
+    warm_seconds = time.perf_counter() - start
+    if again.history != result.history:
+        raise RuntimeError("the repeated run gave different losses")
     return {"load_seconds": load_seconds, "train_seconds": train_seconds,
             "episodes_per_second": steps * meta_batch_size / train_seconds,
+            "episodes_per_second_warm": steps * meta_batch_size / warm_seconds,
             "peak_rss_mib": _peak_rss_mib(), "rss_before_load_mib": before.get("VmRSS"),
             "rss_after_load_mib": after_load.get("VmRSS"), "rss_end_mib": end.get("VmRSS"),
             "rss_anon_end_mib": end.get("RssAnon"), "rss_file_end_mib": end.get("RssFile"),
-            "store_resident_end_mib": _mapped_mib(cache),
+            "store_resident_end_mib": store_resident,
             "n_tasks": len(tasks), "train_loss": [h["train_loss"] for h in result.history]}
 
 
@@ -184,7 +192,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                                             "cache": str(args.cache),
                                             "page_cache": "cache files dropped before each case"},
                                "limit_mib": LIMIT_MIB, "datasets": {}}
-    print(f"{'dataset':<12} {'store':<7} {'load s':>7} {'episodes/s':>10} {'peak RSS MiB':>12} "
+    print(f"{'dataset':<12} {'store':<7} {'load s':>7} {'episodes/s':>10} {'warm ep/s':>9} {'peak RSS MiB':>12} "
           f"{'anon RSS MiB':>12} {'mapped store MiB':>16}")
     for dataset in args.datasets:
         prep = _subprocess(["--prepare", dataset, "--cache", str(args.cache)])
@@ -197,19 +205,22 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                  "ratio_mmap_to_memory": {"peak_rss": mapped["peak_rss_mib"] / ref["peak_rss_mib"],
                                           "episodes_per_second": mapped["episodes_per_second"]
                                           / ref["episodes_per_second"],
+                                          "episodes_per_second_warm": mapped["episodes_per_second_warm"]
+                                          / ref["episodes_per_second_warm"],
                                           "load_seconds": mapped["load_seconds"] / ref["load_seconds"]},
                  "losses_equal": mapped["train_loss"] == ref["train_loss"]}
         results["datasets"][dataset] = entry
-        print(f"{dataset:<12} {'prepare':<7} {prep['seconds']:>7.1f} {'':>10} {prep['peak_rss_mib']:>12.0f}"
+        print(f"{dataset:<12} {'prepare':<7} {prep['seconds']:>7.1f} {'':>10} {'':>9} {prep['peak_rss_mib']:>12.0f}"
               f"   ({prep['n_graphs']:,} graphs, {prep['n_tasks']} tasks, store {prep['store_mib']:.0f} MiB, "
               f"{'featurized' if prep['featurized'] else 'from cache'})")
         for store, case in cases.items():
             print(f"{dataset:<12} {store:<7} {case['load_seconds']:>7.2f} {case['episodes_per_second']:>10.1f} "
+                  f"{case['episodes_per_second_warm']:>9.1f} "
                   f"{case['peak_rss_mib']:>12.0f} {case['rss_anon_end_mib'] or 0:>12.0f} "
                   f"{case['store_resident_end_mib']:>16.1f}")
         ratio = entry["ratio_mmap_to_memory"]
         print(f"{dataset:<12} {'mmap/memory':<12} peak RSS x{ratio['peak_rss']:.2f}, episodes/s "
-              f"x{ratio['episodes_per_second']:.2f}, load time x{ratio['load_seconds']:.2f}; "
+              f"x{ratio['episodes_per_second']:.2f} (warm x{ratio['episodes_per_second_warm']:.2f}), load time x{ratio['load_seconds']:.2f}; "
               f"same losses: {entry['losses_equal']}")
     peaks = [c["peak_rss_mib"] for d in results["datasets"].values() for c in d["cases"].values()]
     results["max_peak_rss_mib"] = max(peaks)
