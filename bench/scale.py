@@ -220,7 +220,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                   f"{case['store_resident_end_mib']:>16.1f}")
         ratio = entry["ratio_mmap_to_memory"]
         print(f"{dataset:<12} {'mmap/memory':<12} peak RSS x{ratio['peak_rss']:.2f}, episodes/s "
-              f"x{ratio['episodes_per_second']:.2f} (warm x{ratio['episodes_per_second_warm']:.2f}), load time x{ratio['load_seconds']:.2f}; "
+              f"x{ratio['episodes_per_second']:.2f} (warm x{ratio['episodes_per_second_warm']:.2f}), "
+              f"load time x{ratio['load_seconds']:.2f}; "
               f"same losses: {entry['losses_equal']}")
     peaks = [c["peak_rss_mib"] for d in results["datasets"].values() for c in d["cases"].values()]
     results["max_peak_rss_mib"] = max(peaks)

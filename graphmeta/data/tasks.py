@@ -11,12 +11,11 @@ molecules. :meth:`TaskLabels.dense` gives the ``[n_graphs, n_tasks]`` matrix wit
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 from dataclasses import dataclass, field, replace
-from typing import Any, Iterable, Literal, Mapping, Sequence
-
-import os
 from pathlib import Path
+from typing import Any, Iterable, Literal, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
