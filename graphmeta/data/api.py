@@ -38,12 +38,13 @@ def load_csv(
     featurizer: MoleculeFeaturizer | None = None,
     on_invalid: Literal["skip", "raise"] = "skip",
     cache: bool | str | os.PathLike = True,
+    mmap: bool = True,
     progress: bool = True,
 ) -> TaskCollection:
     """Loads any CSV of SMILES and labels (like chemprop's ``--smiles-columns``/``--target-columns``).
 
     See :func:`graphmeta.data.loaders.csv.read_molecule_csv` for the parsing rules; results are cached by
-    the file's sha256 and the options.
+    the file's sha256 and the options; ``mmap`` as for :func:`load_dataset`.
     """
     from graphmeta.data.download import sha256_file
     from graphmeta.data.loaders.csv import LOADER_VERSION, read_molecule_csv
@@ -59,7 +60,7 @@ def load_csv(
     }
     return cached_collection(key, lambda: read_molecule_csv(
         path, smiles_column, target_columns, task_type, featurizer=featurizer, on_invalid=on_invalid,
-        progress=progress), cache)
+        progress=progress), cache, mmap)
 
 
 def load_dataset(
@@ -68,6 +69,7 @@ def load_dataset(
     data_dir_override: str | os.PathLike | None = None,
     download: bool = True,
     cache: bool | str | os.PathLike = True,
+    mmap: bool = True,
     featurizer: MoleculeFeaturizer | None = None,
     progress: bool = True,
     **options: Any,
@@ -80,6 +82,8 @@ def load_dataset(
         download: fetch missing files (checksum-verified); if ``False`` a missing file raises
             :class:`~graphmeta.data.download.DatasetNotFoundError`.
         cache: cache the featurized result (``True``: default cache dir; a path; ``False``: no cache).
+        mmap: a cached result's graphs are memory-mapped from the cache files (default), so that only the
+            graphs a meta-batch gathers are read; ``False`` reads them all into memory.
         featurizer: molecule featurizer (molecular datasets only).
         progress: progress bars for downloads and featurization.
         **options: dataset-specific: ``splits=("train", "valid", "test")`` for FS-Mol;
@@ -90,7 +94,8 @@ def load_dataset(
     featurizer = featurizer or MoleculeFeaturizer()
     loader = {"moleculenet": _load_moleculenet, "fsmol": _load_fsmol, "tu": _load_tu,
               "tu-split-zips": _load_triangles, "gin": _load_gin}[info.kind]
-    return loader(info, root, download=download, cache=cache, featurizer=featurizer, progress=progress, **options)
+    return loader(info, root, download=download, cache=cache, mmap=mmap, featurizer=featurizer, progress=progress,
+                  **options)
 
 
 def _source(info: DatasetInfo, files: dict[str, str]) -> SourceInfo:
@@ -121,8 +126,8 @@ def _resolve_embedded(info: DatasetInfo, root: Path, download: bool, progress: b
     return ensure_files([remote], root, download=download, progress=progress)[remote.path]
 
 
-def _load_moleculenet(info: DatasetInfo, root: Path, *, download: bool, cache: Any, featurizer: MoleculeFeaturizer,
-                      progress: bool, **options: Any) -> TaskCollection:
+def _load_moleculenet(info: DatasetInfo, root: Path, *, download: bool, cache: Any, mmap: bool,
+                      featurizer: MoleculeFeaturizer, progress: bool, **options: Any) -> TaskCollection:
     from graphmeta.data.loaders.csv import LOADER_VERSION, read_molecule_csv
 
     _check_options(info, options, ["on_invalid"])
@@ -138,11 +143,11 @@ def _load_moleculenet(info: DatasetInfo, root: Path, *, download: bool, cache: A
             featurizer=featurizer, on_invalid=on_invalid, progress=progress,
             source=_source(info, {remote.path: remote.sha256}))
 
-    return cached_collection(key, build, cache)
+    return cached_collection(key, build, cache, mmap)
 
 
-def _load_fsmol(info: DatasetInfo, root: Path, *, download: bool, cache: Any, featurizer: MoleculeFeaturizer,
-                progress: bool, **options: Any) -> TaskCollection:
+def _load_fsmol(info: DatasetInfo, root: Path, *, download: bool, cache: Any, mmap: bool,
+                featurizer: MoleculeFeaturizer, progress: bool, **options: Any) -> TaskCollection:
     from graphmeta.data.download import ensure_files, sha256_file
     from graphmeta.data.loaders.fsmol import load_fsmol
 
@@ -175,11 +180,11 @@ def _load_fsmol(info: DatasetInfo, root: Path, *, download: bool, cache: Any, fe
         collection.source = _source(info, hashes)
         return collection
 
-    return cached_collection(key, build, cache)
+    return cached_collection(key, build, cache, mmap)
 
 
-def _load_tu(info: DatasetInfo, root: Path, *, download: bool, cache: Any, featurizer: MoleculeFeaturizer,
-             progress: bool, **options: Any) -> TaskCollection:
+def _load_tu(info: DatasetInfo, root: Path, *, download: bool, cache: Any, mmap: bool,
+             featurizer: MoleculeFeaturizer, progress: bool, **options: Any) -> TaskCollection:
     from graphmeta.data.download import ensure_files
     from graphmeta.data.loaders.tu import load_tu_folder
 
@@ -192,11 +197,11 @@ def _load_tu(info: DatasetInfo, root: Path, *, download: bool, cache: Any, featu
         collection.source = _source(info, {f.path: f.sha256 for f in info.files})
         return collection
 
-    return cached_collection(key, build, cache)
+    return cached_collection(key, build, cache, mmap)
 
 
-def _load_triangles(info: DatasetInfo, root: Path, *, download: bool, cache: Any, featurizer: MoleculeFeaturizer,
-                    progress: bool, **options: Any) -> TaskCollection:
+def _load_triangles(info: DatasetInfo, root: Path, *, download: bool, cache: Any, mmap: bool,
+                    featurizer: MoleculeFeaturizer, progress: bool, **options: Any) -> TaskCollection:
     """TRIANGLES from its three upstream zips; ``split="all"`` concatenates train, val, test in that order."""
     from graphmeta.data.download import ensure_files
     from graphmeta.data.loaders.tu import load_tu_zip
@@ -217,7 +222,7 @@ def _load_triangles(info: DatasetInfo, root: Path, *, download: bool, cache: Any
         collection.source = _source(info, {f.path: f.sha256 for f in files})
         return collection
 
-    return cached_collection(key, build, cache)
+    return cached_collection(key, build, cache, mmap)
 
 
 def _concat_multiclass(parts: Sequence[TaskCollection], name: str) -> TaskCollection:
@@ -234,8 +239,8 @@ def _concat_multiclass(parts: Sequence[TaskCollection], name: str) -> TaskCollec
                           task_names=list(parts[0].task_names), task_type="multiclass", skipped=skipped)
 
 
-def _load_gin(info: DatasetInfo, root: Path, *, download: bool, cache: Any, featurizer: MoleculeFeaturizer,
-              progress: bool, **options: Any) -> TaskCollection:
+def _load_gin(info: DatasetInfo, root: Path, *, download: bool, cache: Any, mmap: bool,
+              featurizer: MoleculeFeaturizer, progress: bool, **options: Any) -> TaskCollection:
     from graphmeta.data.download import ensure_files
     from graphmeta.data.loaders.tu import load_fewshot_class_split, load_gin_txt
 
@@ -250,5 +255,5 @@ def _load_gin(info: DatasetInfo, root: Path, *, download: bool, cache: Any, feat
         collection.source = _source(info, {f.path: f.sha256 for f in info.files})
         return collection
 
-    return cached_collection(key, build, cache)
+    return cached_collection(key, build, cache, mmap)
 

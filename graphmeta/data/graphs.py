@@ -5,17 +5,27 @@ over all graphs, edge fields likewise, ``edge_index`` with *local* node indices,
 :meth:`GraphStore.gather` builds one :class:`~torch_geometric.data.Batch` for any list of graph ids with a
 handful of tensor ops (no Python loop per graph), which is what the episode collation of the task-batched
 core relies on.
+
+:meth:`GraphStore.save` writes the flat tensors as a folder of ``.npy`` files (atomically) and
+:meth:`GraphStore.load` maps them back (:mod:`graphmeta.data.arrayfiles`): a mapped store holds only its two
+pointer vectors in memory, and a gather reads only the rows of the graphs it picks, so datasets of hundreds of
+thousands of molecules are meta-trained on without reading all graphs into memory.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import os
+from dataclasses import InitVar, dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Mapping, Sequence
 
 import numpy as np
 import torch
 from torch import Tensor
 from torch_geometric.data import Batch, Data
+
+from graphmeta.atomic import atomic_directory
+from graphmeta.data.arrayfiles import ArrayFileError, read_arrays, write_arrays
 
 if TYPE_CHECKING:
     from graphmeta.data.featurize import FeaturizedMolecules
@@ -44,6 +54,9 @@ class GraphStore:
         edge_index: ``[2, n_edges]`` long, node indices local to each graph.
         node_ptr: ``[n_graphs + 1]`` long, graph ``i`` owns nodes ``node_ptr[i]:node_ptr[i+1]``.
         edge_ptr: ``[n_graphs + 1]`` long, graph ``i`` owns edges ``edge_ptr[i]:edge_ptr[i+1]``.
+
+    ``check_edges=False`` (constructor only) skips the scan of every edge index in :meth:`validate`; a store
+    mapped from files uses it so that opening reads no edge (the files were checked when written).
     """
 
     edge_index: Tensor
@@ -51,20 +64,27 @@ class GraphStore:
     edge_ptr: Tensor
     node_fields: dict[str, Tensor] = field(default_factory=dict)
     edge_fields: dict[str, Tensor] = field(default_factory=dict)
+    check_edges: InitVar[bool] = True
 
-    def __post_init__(self) -> None:
+    def __post_init__(self, check_edges: bool) -> None:
         self.edge_index = _as_tensor(self.edge_index).long()
         self.node_ptr = _as_tensor(self.node_ptr).long()
         self.edge_ptr = _as_tensor(self.edge_ptr).long()
         self.node_fields = {k: _as_tensor(v) for k, v in self.node_fields.items()}
         self.edge_fields = {k: _as_tensor(v) for k, v in self.edge_fields.items()}
-        self.validate()
+        self.validate(edges=check_edges)
 
-    def validate(self) -> None:
-        """Checks that pointers, fields and edge indices are consistent (raises ``ValueError``)."""
+    def validate(self, edges: bool = True) -> None:
+        """Checks that pointers, fields and edge indices are consistent (raises ``ValueError``).
+
+        ``edges=False`` checks pointers and shapes only (nothing proportional to the number of edges is read).
+        """
         n_graphs = len(self.node_ptr) - 1
         if n_graphs < 0 or len(self.edge_ptr) != n_graphs + 1:
             raise ValueError("node_ptr and edge_ptr must both have n_graphs + 1 entries")
+        for name, ptr in (("node_ptr", self.node_ptr), ("edge_ptr", self.edge_ptr)):
+            if int(ptr[0]) != 0 or bool((ptr[1:] < ptr[:-1]).any()):
+                raise ValueError(f"{name} must start at 0 and never decrease")
         n_nodes, n_edges = int(self.node_ptr[-1]), int(self.edge_ptr[-1])
         if self.edge_index.dim() != 2 or self.edge_index.shape != (2, n_edges):
             raise ValueError(f"edge_index has shape {tuple(self.edge_index.shape)}, expected (2, {n_edges})")
@@ -74,7 +94,7 @@ class GraphStore:
         for name, value in self.edge_fields.items():
             if value.shape[0] != n_edges:
                 raise ValueError(f"edge field {name!r} has {value.shape[0]} rows, expected {n_edges}")
-        if n_edges:
+        if edges and n_edges:
             sizes = (self.node_ptr[1:] - self.node_ptr[:-1]).repeat_interleave(self.edge_ptr[1:] - self.edge_ptr[:-1])
             if bool((self.edge_index < 0).any()) or bool((self.edge_index >= sizes).any()):
                 raise ValueError("edge_index refers to a node outside its own graph")
@@ -206,3 +226,43 @@ class GraphStore:
     @classmethod
     def from_state_dict(cls, state: Mapping[str, object]) -> "GraphStore":
         return cls(**state)  # type: ignore[arg-type]
+
+    def save(self, folder: str | os.PathLike) -> Path:
+        """Writes the store as a memory-mappable folder of ``.npy`` files, atomically (replacing ``folder``)."""
+        return atomic_directory(folder, self.write_folder)
+
+    def write_folder(self, folder: str | os.PathLike) -> Path:
+        """Writes the store's files into a new, empty ``folder`` (not atomic: :meth:`save` is)."""
+        arrays = {"edge_index": self.edge_index, "node_ptr": self.node_ptr, "edge_ptr": self.edge_ptr}
+        arrays.update({f"node.{k}": v for k, v in self.node_fields.items()})
+        arrays.update({f"edge.{k}": v for k, v in self.edge_fields.items()})
+        meta = {"kind": "graph-store", "n_graphs": len(self), "node_fields": list(self.node_fields),
+                "edge_fields": list(self.edge_fields)}
+        return write_arrays(folder, arrays, meta)
+
+    @classmethod
+    def load(cls, folder: str | os.PathLike, mmap: bool = True, verify: bool = False) -> "GraphStore":
+        """The store saved in ``folder`` by :meth:`save`.
+
+        Args:
+            folder: the store's folder.
+            mmap: map the field files (default): only the pointer vectors are read, each gather reads the rows
+                it needs. ``False`` reads everything into memory and checks every edge, like a fresh store.
+            verify: also check each file's sha256 and every edge index (reads the whole store once).
+
+        Raises:
+            ArrayFileError: a file is missing, truncated, corrupt or inconsistent with the others (named).
+        """
+        arrays, meta = read_arrays(folder, mmap=mmap, verify=verify)
+        if meta.get("kind") != "graph-store":
+            raise ArrayFileError(f"{folder} does not hold a graph store (its manifest says {meta.get('kind')!r})")
+        try:
+            return cls(edge_index=arrays["edge_index"], node_ptr=arrays["node_ptr"].clone(),
+                       edge_ptr=arrays["edge_ptr"].clone(),
+                       node_fields={k: arrays[f"node.{k}"] for k in meta["node_fields"]},
+                       edge_fields={k: arrays[f"edge.{k}"] for k in meta["edge_fields"]},
+                       check_edges=verify or not mmap)
+        except KeyError as err:
+            raise ArrayFileError(f"{folder}: the manifest lists no array {err}") from None
+        except ValueError as err:
+            raise ArrayFileError(f"{folder}: its files do not form one graph store ({err})") from None

@@ -11,8 +11,10 @@ molecules. :meth:`TaskLabels.dense` gives the ``[n_graphs, n_tasks]`` matrix wit
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any, Iterable, Literal, Mapping, Sequence
 
 import numpy as np
@@ -20,12 +22,15 @@ import pandas as pd
 import torch
 from torch import Tensor
 
+from graphmeta.atomic import atomic_directory
+from graphmeta.data.arrayfiles import ArrayFileError
 from graphmeta.data.graphs import GraphStore
 
 __all__ = ["TaskType", "SkipReport", "SourceInfo", "TaskLabels", "TaskCollection"]
 
 TaskType = Literal["binary", "regression", "multiclass"]
 _TASK_TYPES = ("binary", "regression", "multiclass")
+_GRAPHS, _META = "graphs", "collection.pt"  # the parts of a saved collection's folder
 
 
 @dataclass
@@ -330,10 +335,11 @@ class TaskCollection:
         }
 
     @classmethod
-    def from_state_dict(cls, state: Mapping[str, Any]) -> "TaskCollection":
+    def from_state_dict(cls, state: Mapping[str, Any], graphs: GraphStore | None = None) -> "TaskCollection":
+        """The collection of :meth:`state_dict`; ``graphs`` replaces ``state["graphs"]`` (a store loaded apart)."""
         return cls(
             name=state["name"],
-            graphs=GraphStore.from_state_dict(state["graphs"]),
+            graphs=graphs if graphs is not None else GraphStore.from_state_dict(state["graphs"]),
             labels=TaskLabels(**state["labels"]),
             task_names=list(state["task_names"]),
             task_type=state["task_type"],
@@ -343,3 +349,38 @@ class TaskCollection:
             skipped=SkipReport.from_dict(state["skipped"]),
             featurizer=state["featurizer"],
         )
+
+    def save(self, folder: str | os.PathLike) -> Path:
+        """Writes the collection to ``folder`` atomically: the graphs as a memory-mappable store
+        (``graphs/``, see :meth:`GraphStore.save`) and everything else in ``collection.pt`` (weights-only)."""
+        state = self.state_dict()
+        del state["graphs"]
+
+        def write(tmp: Path) -> None:
+            self.graphs.write_folder(tmp / _GRAPHS)
+            torch.save(state, tmp / _META)
+
+        return atomic_directory(folder, write)
+
+    @classmethod
+    def load(cls, folder: str | os.PathLike, mmap: bool = True, verify: bool = False) -> "TaskCollection":
+        """The collection saved in ``folder`` by :meth:`save`; its graphs are mapped unless ``mmap=False``.
+
+        Raises:
+            ArrayFileError: a file of the folder is missing, truncated or corrupt (the message names it).
+        """
+        folder = Path(folder)
+        path = folder / _META
+        if not path.is_file():
+            raise ArrayFileError(f"{path} is missing: {folder} is not a saved task collection")
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as err:
+            raise ArrayFileError(f"{path} cannot be read ({type(err).__name__}: {err})") from None
+        graphs = GraphStore.load(folder / _GRAPHS, mmap=mmap, verify=verify)
+        try:
+            return cls.from_state_dict(state, graphs)
+        except (KeyError, TypeError, ValueError) as err:
+            raise ArrayFileError(f"{path} does not match the graphs in {folder / _GRAPHS} "
+                                 f"({type(err).__name__}: {err})") from None
+

@@ -65,9 +65,10 @@ def test_second_load_comes_from_cache(tmp_path: Path, monkeypatch: pytest.Monkey
 
 def test_corrupt_cache_file_is_rebuilt(tmp_path: Path) -> None:
     load_dataset("tox21", data_dir_override=tmp_path, cache=tmp_path / "cache", progress=False)
-    (cache_file,) = (tmp_path / "cache").glob("tox21-*.pt")
+    (cache_entry,) = (tmp_path / "cache").glob("tox21-*")
+    cache_file = cache_entry / "collection.pt"
     cache_file.write_bytes(cache_file.read_bytes()[:1000])
-    with pytest.warns(RuntimeWarning, match="unreadable cache file"):
+    with pytest.warns(RuntimeWarning, match=r"unreadable cache entry.*collection\.pt cannot be read"):
         again = load_dataset("tox21", data_dir_override=tmp_path, cache=tmp_path / "cache", progress=False)
     assert again.n_graphs == 7831
 
