@@ -73,6 +73,8 @@ def init_distributed(backend: str | None = None) -> DistContext:
         missing = [v for v in ("RANK", "MASTER_ADDR", "MASTER_PORT") if v not in os.environ]
         if missing:
             raise RuntimeError(f"WORLD_SIZE={world_size} but {', '.join(missing)} unset: launch with torchrun")
+        if os.environ["MASTER_PORT"] == "0":  # torchrun --master_port=0 hands port 0 to the workers: they hang
+            raise RuntimeError("MASTER_PORT=0: give torchrun a free --master_port, or use torchrun --standalone")
         dist.init_process_group(backend=backend)
     return context()
 

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 import torch
 
+from graphmeta.cli.main import main
 from graphmeta.data.api import load_dataset
 from graphmeta.data.splits import par_split
 from graphmeta.distributed import all_gather_lists, all_reduce_meta_gradient, context, launch_local, shard_bounds
@@ -139,3 +144,22 @@ def test_two_gloo_ranks_equal_one_process(tox21, tmp_path: Path) -> None:
     written = {p.name for p in (tmp_path / "run-rank0").iterdir()}
     assert {"config.json", "metrics.csv", "history.json", "last.pt", "best.pt"} <= written
     assert not (tmp_path / "run-rank1").exists()
+
+
+@pytest.mark.slow
+def test_torchrun_cli_train_matches_one_process(tox21, tmp_path: Path) -> None:
+    args = ["train", "tox21", "--learner", "protonet", "--steps", "4", "--eval-every", "2", "--meta-batch-size", "4",
+            "--hidden", "8", "--layers", "2", "--shots", "2", "--no-fallback", "--no-progress", "--valid-tasks", "NR-AR"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m",
+                           "graphmeta.cli.main", *args, "--out", str(tmp_path / "two")], capture_output=True, text=True,
+                          env=env, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.count("meta-training protonet") == 1 and proc.stdout.count("wrote ") == 1  # rank 0 only
+    assert main([*args, "--out", str(tmp_path / "one")]) == 0
+    two, one = (json.loads((tmp_path / run / "history.json").read_text()) for run in ("two", "one"))
+    assert [h["step"] for h in two] == [h["step"] for h in one] == [2, 4]
+    for got, want in zip(two, one):
+        assert got["train_loss"] == pytest.approx(want["train_loss"], rel=1e-5)
+        assert got["val_roc_auc"] == pytest.approx(want["val_roc_auc"], abs=1e-3)
+    assert (tmp_path / "two" / "model.pt").is_file() and (tmp_path / "two" / "model.json").is_file()
