@@ -10,6 +10,11 @@ and two checkpoints, ``last.pt`` and ``best.pt``, atomically. Episodes of step `
 ``episode_rng(seed, s)``, so ``resume=True`` continues exactly where the last checkpoint stopped: a resumed run
 ends with the same weights as an uninterrupted one (a resume is refused when the config, the training sampler
 or the validation episodes differ).
+
+Under ``torchrun`` (a process group from :func:`graphmeta.distributed.init_distributed`) each rank meta-trains on
+its contiguous slice of every step's meta-batch and the meta-gradients are all-reduced to the single-process one
+(:mod:`graphmeta.distributed`); validation episodes are split across ranks too. Rank 0 alone writes config,
+logs and checkpoints, and a resume loads ``last.pt`` on rank 0 and sends its state to the others.
 """
 
 from __future__ import annotations
@@ -29,16 +34,18 @@ from tqdm.auto import tqdm
 
 from graphmeta import __version__
 from graphmeta.checkpoint import load_checkpoint, save_checkpoint
-from graphmeta.data.episodes import (Episode, EpisodeSampler, KShotSampler, NWayKShotSampler, StratifiedSupportSampler,
-                                     collate_episodes, episode_rng, sample_meta_batch)
+from graphmeta.data.episodes import (Episode, EpisodeSampler, KShotSampler, MetaBatch, NWayKShotSampler,
+                                     StratifiedSupportSampler, collate_episodes, episode_rng, sample_meta_batch)
 from graphmeta.data.featurize import featurizer_version
 from graphmeta.data.splits import TaskSplit
 from graphmeta.data.tasks import TaskCollection
+from graphmeta.distributed import (all_gather_lists, all_reduce_meta_gradient, broadcast_buffers, broadcast_object,
+                                   context, shard_bounds)
 from graphmeta.evaluate import EVAL_STREAM, evaluate_episodes, sample_eval_episodes
 from graphmeta.meta.base import MetaLearner
 from graphmeta.meta.registry import build_learner
 from graphmeta.nn.backbone import FewShotModel, GraphEncoder
-from graphmeta.numerics import check_meta_step, checked_grad_norm
+from graphmeta.numerics import DivergenceError, check_meta_step, checked_grad_norm
 from graphmeta.pretrain import load_pretrained_encoder
 from graphmeta.runtime import deterministic, retain_freed_memory
 
@@ -179,6 +186,9 @@ class MetaTrainer:
     and its last weights are its "best" -- what a retraining with a step count chosen beforehand (e.g. by
     leave-tasks-out cross-validation, :mod:`graphmeta.benchmarks`) needs.
 
+    In a process group (``torchrun``) every rank builds the same trainer; see the module docstring. A rank's
+    ``out_dir`` may be a folder only rank 0 sees: the other ranks write nothing.
+
     With ``config.n_way`` the collection is multiclass and ``split`` a class split (``unit="classes"``): every
     meta-training episode draws ``n_way`` of the training classes (``k_shot`` + ``n_query`` graphs each), the
     model has ``n_way`` outputs and selection uses accuracy. Validation episodes come from ``split.valid``
@@ -226,6 +236,10 @@ class MetaTrainer:
             if config.learner == "finetune":
                 raise ValueError("the finetune learner's multitask head scores binary tasks; it cannot meta-train "
                                  "on N-way class episodes")
+        self.dist = context()
+        if config.meta_batch_size < self.dist.world_size:
+            raise ValueError(f"meta_batch_size {config.meta_batch_size} is smaller than the {self.dist.world_size} "
+                             f"processes sharing it; every rank needs at least one task")
         if train_sampler is not None and getattr(train_sampler, "n_way", 2) != n_way:
             raise ValueError(f"train_sampler gives {getattr(train_sampler, 'n_way', 2)}-way episodes, the config "
                              f"{n_way}-way ones")
@@ -236,7 +250,7 @@ class MetaTrainer:
                 raise ValueError(f"val_episodes must all be {n_way}-way episodes")
         self.collection, self.split, self.config = collection, split, config
         self.out_dir = Path(out_dir) if out_dir is not None else None
-        self.progress = progress
+        self.progress = progress and self.dist.is_main
         self.monitor = dict(monitor or {})
         self.deterministic = deterministic
         if retain_memory:
@@ -298,7 +312,7 @@ class MetaTrainer:
                 "episodes": self._episodes_record, "graphmeta": __version__}
 
     def save(self, name: str) -> Path | None:
-        if self.out_dir is None:
+        if self.out_dir is None or not self.dist.is_main:
             return None
         return save_checkpoint(self.out_dir / f"{name}.pt", "meta-trainer", self.checkpoint_config(), self._state())
 
@@ -318,7 +332,9 @@ class MetaTrainer:
         if saved_episodes is not None and saved_episodes != self.checkpoint_config()["episodes"]:
             raise ValueError(f"{path}: checkpoint was written with a different training sampler or different "
                              f"validation episodes; refusing to resume")
-        state = blob["state"]
+        self._set_state(blob["state"])
+
+    def _set_state(self, state: dict[str, Any]) -> None:
         self.learner.load_state_dict(state["learner"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.step, self.best_metric, self.best_step = int(state["step"]), float(state["best_metric"]), int(state["best_step"])
@@ -338,13 +354,56 @@ class MetaTrainer:
         return self._score(self.val_episodes)
 
     def _score(self, episodes: list[Episode]) -> float:
+        """Mean metric over ``episodes``; distributed: each rank scores its slice, every rank gets the mean."""
         if not episodes:
             return math.nan
-        results = evaluate_episodes(self.learner, self.collection, episodes, self.config.val_metric)
-        return float(np.mean([r.metric for r in results]))
+        start, stop = shard_bounds(len(episodes), self.dist.rank, self.dist.world_size)
+        results = (evaluate_episodes(self.learner, self.collection, episodes[start:stop], self.config.val_metric)
+                   if stop > start else [])
+        return float(np.mean(all_gather_lists([r.metric for r in results])))
+
+    def meta_gradient(self, step: int) -> tuple[torch.Tensor, list[Episode], MetaBatch]:
+        """Zeroes the gradients, then accumulates the meta-gradient of meta-training step ``step`` into ``.grad``.
+
+        Returns the meta-loss, the step's episodes and the collated meta-batch this process ran. Distributed,
+        this rank runs its slice of the episodes and the gradients and loss are all-reduced to those of the whole
+        meta-batch in one process (up to float summation order). A non-finite loss raises
+        :class:`~graphmeta.numerics.DivergenceError` naming the diverged task(s) before any weight changes.
+        """
+        cfg = self.config
+        episodes = sample_meta_batch(self.collection, self.train_sampler, self.split.train, cfg.meta_batch_size,
+                                     cfg.seed, step, self.split.unit)
+        mine = episodes
+        if self.dist.distributed:
+            start, stop = shard_bounds(len(episodes), self.dist.rank, self.dist.world_size)
+            mine = episodes[start:stop]
+        meta_batch = collate_episodes(self.collection, mine)
+        self.optimizer.zero_grad(set_to_none=True)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.precision == "bf16"):
+            out = self.learner.meta_step(meta_batch)
+        if not self.dist.distributed:
+            check_meta_step(out, mine, self.collection, step)
+            return out.loss, episodes, meta_batch
+        loss = all_reduce_meta_gradient(self.learner.parameters(), out.loss, len(mine) / len(episodes))
+        if not bool(torch.isfinite(loss)):  # every rank sees it: the all-reduced sum carries the NaN / inf
+            check_meta_step(out, mine, self.collection, step)  # the rank holding the diverged task names it
+            raise DivergenceError(f"non-finite meta-loss at meta-step {step}, from the tasks of another rank")
+        return loss, episodes, meta_batch
+
+    def _update_running_stats(self, episodes: list[Episode], meta_batch: MetaBatch) -> None:
+        """``norm="running"``: moves the statistics towards the step's support; distributed, rank 0 uses the whole
+        meta-batch's support and sends the buffers to the others."""
+        with torch.no_grad():
+            if not self.dist.distributed:
+                self.learner.model.encoder(meta_batch.support, update_running_stats=True)
+                return
+            if self.dist.is_main:
+                support = collate_episodes(self.collection, episodes).support
+                self.learner.model.encoder(support, update_running_stats=True)
+            broadcast_buffers(self.learner.model.encoder)
 
     def _write_logs(self) -> None:
-        if self.out_dir is None:
+        if self.out_dir is None or not self.dist.is_main:
             return
         (self.out_dir / "history.json").write_text(json.dumps(self.history, indent=1))
         with open(self.out_dir / "metrics.csv", "w", newline="") as handle:
@@ -361,29 +420,25 @@ class MetaTrainer:
     def _fit(self, resume: bool) -> TrainResult:
         cfg = self.config
         if self.out_dir is not None:
-            self.out_dir.mkdir(parents=True, exist_ok=True)
-            (self.out_dir / "config.json").write_text(json.dumps(self.checkpoint_config(), indent=1))
-            if resume and (self.out_dir / "last.pt").is_file():
-                self.load(self.out_dir / "last.pt")
+            if self.dist.is_main:
+                self.out_dir.mkdir(parents=True, exist_ok=True)
+                (self.out_dir / "config.json").write_text(json.dumps(self.checkpoint_config(), indent=1))
+                if resume and (self.out_dir / "last.pt").is_file():
+                    self.load(self.out_dir / "last.pt")
         elif resume:
             raise ValueError("resume=True needs an out_dir holding last.pt")
+        if self.dist.distributed:  # every rank starts from rank 0's weights, optimizer and counters
+            self._set_state(broadcast_object(self._state() if self.dist.is_main else None))
         stopped_early = False
         bar = tqdm(total=cfg.steps, initial=self.step, desc=f"meta-training {cfg.learner}", unit="step",
                    disable=not self.progress, leave=False)
         while self.step < cfg.steps:
-            episodes = sample_meta_batch(self.collection, self.train_sampler, self.split.train, cfg.meta_batch_size,
-                                         cfg.seed, self.step, self.split.unit)
-            meta_batch = collate_episodes(self.collection, episodes)
-            self.optimizer.zero_grad(set_to_none=True)
-            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.precision == "bf16"):
-                out = self.learner.meta_step(meta_batch)
-            check_meta_step(out, episodes, self.collection, self.step)  # raises naming the diverged task(s)
+            loss, episodes, meta_batch = self.meta_gradient(self.step)  # raises naming diverged task(s)
             checked_grad_norm(self.learner.named_parameters(), cfg.grad_clip, self.step, episodes, self.collection)
             self.optimizer.step()
             if cfg.norm == "running":
-                with torch.no_grad():
-                    self.learner.model.encoder(meta_batch.support, update_running_stats=True)
-            self._losses.append(float(out.loss))
+                self._update_running_stats(episodes, meta_batch)
+            self._losses.append(float(loss))
             self.step += 1
             bar.update(1)
             if self.step % cfg.eval_every == 0 or self.step == cfg.steps:

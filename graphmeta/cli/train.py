@@ -10,6 +10,10 @@ own train/valid/test assays) only its training tasks, so ``graphmeta evaluate`` 
 tasks (FS-Mol's validation assays select the checkpoint); ``--all-tasks`` trains on every task (for a model meant
 for new properties); a CSV trains on all its tasks. ``--valid-tasks`` holds tasks out of training to pick the
 best checkpoint on; without validation tasks the final weights are kept.
+
+Distributed: ``torchrun --nproc_per_node=N -m graphmeta.cli.main train ...`` runs the same command on N processes
+that share every meta-batch (:mod:`graphmeta.distributed`; the same weights as one process, up to float rounding);
+rank 0 alone prints and writes files. See ``docs/distributed.md``.
 """
 
 from __future__ import annotations
@@ -69,7 +73,7 @@ class TrainCommand(Subcommand):
         parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
     @classmethod
-    def _split(cls, collection: Any, args: argparse.Namespace) -> tuple[Any, str]:
+    def _split(cls, collection: Any, args: argparse.Namespace, verbose: bool = True) -> tuple[Any, str]:
         from graphmeta.data.splits import PAR_SPLITS, TaskSplit, par_split, predefined_split
 
         groups = collection.task_groups
@@ -93,11 +97,11 @@ class TrainCommand(Subcommand):
                              f"split; pick training tasks (or pass --all-tasks)")
         train = [t for t in train if t not in valid]
         too_small = [t for t in train if not _fits(collection, t, args.shots)]
-        if too_small:
+        if too_small and verbose:
             names = ", ".join(collection.task_names[t] for t in too_small[:5]) + (" ..." if len(too_small) > 5 else "")
             print(f"skipped {len(too_small)} training task(s) with fewer than {args.shots} positives or negatives "
                   f"(or nothing left for a query) for {args.shots}+{args.shots} supports: {names}")
-            train = [t for t in train if t not in too_small]
+        train = [t for t in train if t not in too_small]
         if not train:
             raise ValueError("no training task left (after holding out validation tasks and skipping tasks too "
                              "small for the supports)")
@@ -105,7 +109,22 @@ class TrainCommand(Subcommand):
 
     @classmethod
     def run(cls, args: argparse.Namespace) -> int:
+        import torch.distributed as dist
+
+        from graphmeta.distributed import init_distributed
+
+        started = not dist.is_initialized()
+        ctx = init_distributed()  # a process group when launched by torchrun, else nothing
+        try:
+            return cls._run(args, ctx.is_main)
+        finally:
+            if ctx.distributed and started:
+                dist.destroy_process_group()
+
+    @classmethod
+    def _run(cls, args: argparse.Namespace, is_main: bool) -> int:
         from graphmeta.benchmarks.record import command_line
+        from graphmeta.distributed import main_first
         from graphmeta.meta.base_learners import default_base_learners
         from graphmeta.meta.superlearner import SuperLearner, fallback_from_training_tasks, prior_from_training_tasks
         from graphmeta.models import export_model
@@ -116,24 +135,28 @@ class TrainCommand(Subcommand):
                 raise ValueError(f"--{option.replace('_', '-')} must be positive, got {getattr(args, option)}")
         if not args.grad_clip >= 0:
             raise ValueError(f"--grad-clip must be 0 (no clipping) or positive, got {args.grad_clip}")
-        progress = not args.no_progress
-        collection = load_named_or_csv(args, progress)
+        progress = not args.no_progress and is_main
+        with main_first():  # rank 0 featurizes and caches, the other ranks read its cache
+            collection = load_named_or_csv(args, progress)
         if collection.task_type != "binary":
             raise ValueError(f"{collection.name} has {collection.task_type} tasks; graphmeta train meta-trains on "
                              f"binary tasks (use the Python API's MetaTrainer with n_way for class splits)")
-        split, note = cls._split(collection, args)
+        split, note = cls._split(collection, args, verbose=is_main)
         config = TrainConfig(**{**method_overrides(args.learner), "steps": args.steps,
                                 "eval_every": min(args.eval_every, args.steps),
                                 "meta_batch_size": args.meta_batch_size, "k_shot": args.shots,
                                 "hidden_channels": args.hidden, "num_layers": args.layers, "norm": args.norm,
                                 "seed": args.seed, "checkpoint_every": args.checkpoint_every,
                                 "grad_clip": args.grad_clip or None})
-        print(f"meta-training {args.learner} on {collection.name}: {len(split.train)} training tasks ({note}), "
-              f"{len(split.valid)} validation tasks, {args.steps} steps")
+        if is_main:
+            print(f"meta-training {args.learner} on {collection.name}: {len(split.train)} training tasks ({note}), "
+                  f"{len(split.valid)} validation tasks, {args.steps} steps")
         trainer = MetaTrainer(collection, split, config, out_dir=args.out, progress=progress)
-        if args.resume and (args.out / "last.pt").is_file():
+        if is_main and args.resume and (args.out / "last.pt").is_file():
             print(f"resuming from {args.out / 'last.pt'}")
         result = trainer.fit(resume=args.resume)
+        if not is_main:  # every rank holds the same weights; rank 0 writes the model
+            return 0
         if split.valid:
             trainer.load_best()
         extra = {}
