@@ -175,7 +175,7 @@ class GraphEncoder(nn.Module):
                 norm.update_running_stats(h, layout.nodes)
             h = norm(h, layout.nodes)
             if i < len(self.layers) - 1:
-                h = torch.relu(h)
+                h = torch.relu_(h)  # in place on the norm's fresh output (autograd-safe)
         return h
 
     def forward(self, task_batch: Any, layout: BatchLayout | None = None, update_running_stats: bool = False) -> Tensor:

@@ -147,6 +147,8 @@ def task_linear(x: Tensor, weight: Tensor, bias: Tensor | None, layout: TaskLayo
         if bias_stacked:  # one fused op: bias + x @ W^T per block
             return layout.unpad(torch.baddbmm(layout.per_chunk(bias).unsqueeze(1), padded, weight_t))  # type: ignore[union-attr]
         out = layout.unpad(torch.bmm(padded, weight_t))
+    elif bias is not None and not bias_stacked:
+        return F.linear(x, weight, bias)  # one fused addmm
     else:
         out = F.linear(x, weight)
     return out if bias is None else add_task_bias(out, bias, layout)
@@ -162,7 +164,7 @@ def task_mlp(x: Tensor, layers: Sequence[tuple[Tensor, Tensor | None]], layout: 
     if not all(is_stacked(w, 2) for w, _ in layers):
         for i, (weight, bias) in enumerate(layers):
             x = task_linear(x, weight, bias, layout)
-            x = torch.relu(x) if i < len(layers) - 1 else x
+            x = torch.relu_(x) if i < len(layers) - 1 else x  # in place on a fresh output (autograd-safe)
         return x
     layout = _need_layout(layout, "weights")
     h = layout.pad(x)
