@@ -128,6 +128,7 @@ def test_fsmol_quick_selects_on_valid_tasks_and_never_trains_on_test_tasks(fsmol
 
     def guarded_fit(self, *a, **k):
         assert set(self.split.valid) <= set(fsmol.task_groups["valid"]) and not set(self.split.train) & test_tasks
+        assert self.config.norm == "layer" == self.learner.model.encoder.config["norm"]  # the settings' mode
         training["on"] = True
         try:
             return fit(self, *a, **k)
@@ -135,7 +136,10 @@ def test_fsmol_quick_selects_on_valid_tasks_and_never_trains_on_test_tasks(fsmol
             training["on"] = False
 
     monkeypatch.setattr(fsmol_module.MetaTrainer, "fit", guarded_fit)
-    result = fsmol_module.run_fsmol(fsmol, "protonet", fsmol_module.FsmolSettings.quick(), progress=False)
+    settings = fsmol_module.FsmolSettings.quick()
+    settings.norm = "layer"
+    result = fsmol_module.run_fsmol(fsmol, "protonet", settings, progress=False)
+    assert result["settings"]["norm"] == "layer"
     seed = result["seeds"][0]
     assert set(seed["by_size"]) == {"16", "32"} and result["test_tasks"] == 4 and result["train_tasks"] == 247
     for size in seed["by_size"].values():
@@ -221,3 +225,9 @@ def test_interrupted_run_reuses_finished_seeds(tox21, tmp_path: Path, monkeypatc
     other.max_steps = 6
     with pytest.raises(ValueError, match="different settings"):
         run_molnet(tox21, "protonet", other, progress=False, seed_dir=tmp_path)
+
+
+def test_fsmol_cli_takes_one_norm_mode(tmp_path: Path, shared_data: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["benchmark", "fsmol", "--quick", "--method", "protonet", "--norm", "task", "layer",
+                 "--out", str(tmp_path), "--data-dir", str(shared_data), "--no-progress"])
+    assert code != 0 and "fsmol takes one --norm mode" in capsys.readouterr().err

@@ -60,6 +60,7 @@ class FsmolSettings:
     valid_tasks: int | None = None  # only the first N validation tasks (quick runs)
     query_cap: int | None = None  # cap on the test query; None = the protocol (all other molecules)
     pretrained_encoder: str | None = None  # backbone from `graphmeta pretrain` (encoder.pt)
+    norm: str = "task"  # backbone normalization mode (graphmeta.nn.norm)
 
     @classmethod
     def quick(cls) -> "FsmolSettings":
@@ -97,7 +98,7 @@ def _config(method: str, settings: FsmolSettings, seed: int) -> TrainConfig:
                 k_shot=settings.train_shots, n_query=settings.train_query, val_draws=settings.val_draws,
                 val_query=settings.val_query, val_metric="delta_auprc", val_support_size=settings.val_support_size,
                 seed=seed, hidden_channels=settings.hidden_channels, num_layers=settings.num_layers,
-                pretrained_encoder=settings.pretrained_encoder)
+                pretrained_encoder=settings.pretrained_encoder, norm=settings.norm)
     return TrainConfig(**{**base, **method_overrides(method)})
 
 

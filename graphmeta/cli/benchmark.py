@@ -56,8 +56,8 @@ class BenchmarkCommand(Subcommand):
                             help="molecules: start the backbone from `graphmeta pretrain`'s encoder.pt (its width, "
                                  "depth and featurizer must match)")
         parser.add_argument("--norm", nargs="+", choices=["task", "running", "layer", "none"], default=None,
-                            help="MoleculeNet: normalization mode(s); several are a grid the leave-tasks-out CV "
-                                 "chooses from (default: task)")
+                            help="normalization mode (default: task); MoleculeNet: several are a grid the "
+                                 "leave-tasks-out CV chooses from; FS-Mol: one mode")
         parser.add_argument("--cv-per-seed", action="store_true",
                             help="MoleculeNet: a leave-tasks-out CV per seed (default: one CV, seed 0, whose chosen "
                                  "steps every seed retrains with)")
@@ -121,11 +121,16 @@ class BenchmarkCommand(Subcommand):
 
     @classmethod
     def _run_fsmol(cls, args: argparse.Namespace, progress: bool) -> str:
+        if args.norm and len(set(args.norm)) > 1:
+            raise ValueError("fsmol takes one --norm mode (it selects on its validation assays, not by a "
+                             f"leave-tasks-out CV over modes), got {args.norm}")
         collection = load_dataset("fsmol", data_dir_override=args.data_dir, progress=progress)
         settings = cls._apply(FsmolSettings.quick() if args.quick else FsmolSettings(), args, "steps")
         if args.support_sizes:
             settings.support_sizes = tuple(args.support_sizes)
         settings.pretrained_encoder = args.pretrained
+        if args.norm:
+            settings.norm = args.norm[0]
 
         def describe(r: dict[str, Any]) -> str:
             sizes = ", ".join(f"@{k} {v['mean']:.4f}" for k, v in r["summary"]["by_size"].items())
