@@ -38,7 +38,9 @@ def test_retain_freed_memory_stops_page_faults_of_repeated_temporaries() -> None
         pytest.skip("not glibc: retain_freed_memory reports that it changed nothing")
     pages = 10 * 44 * 1024 * 1024 // 4096  # touched by the 10 steps
     assert faults < pages // 10  # the steps reuse the memory freed by the previous ones
-    assert faults <= _faults(retain=False)[1]  # never worse than glibc's default (which faults ~10% in here)
+    # Never materially worse than glibc's default, which faults ~10% of the pages here on some machines and none
+    # on others (its dynamic mmap threshold); a heap extension of a few MiB in the measured steps is tolerated.
+    assert faults <= _faults(retain=False)[1] + pages // 50
 
 
 def test_retain_freed_memory_is_idempotent() -> None:
