@@ -22,7 +22,6 @@ every byte once, through the page cache, without keeping it resident). Every fai
 
 from __future__ import annotations
 
-import hashlib
 import json
 import mmap as _mmap
 import os
@@ -35,6 +34,8 @@ import numpy.lib.format as npy_format
 import torch
 from torch import Tensor
 
+from graphmeta.data.download import sha256_file
+
 __all__ = ["ArrayFileError", "MANIFEST", "write_arrays", "read_arrays"]
 
 MANIFEST = "manifest.json"
@@ -45,14 +46,6 @@ _HEADER_READERS = {(1, 0): npy_format.read_array_header_1_0, (2, 0): npy_format.
 
 class ArrayFileError(ValueError):
     """A file of an array folder is missing, truncated, or does not match the manifest."""
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 22), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def write_arrays(folder: str | os.PathLike, arrays: Mapping[str, Tensor | np.ndarray],
@@ -73,7 +66,7 @@ def write_arrays(folder: str | os.PathLike, arrays: Mapping[str, Tensor | np.nda
         path = folder / f"{name}.npy"
         np.save(path, array, allow_pickle=False)
         entries[name] = {"file": path.name, "dtype": array.dtype.str, "shape": list(array.shape),
-                         "bytes": path.stat().st_size, "sha256": _sha256(path)}
+                         "bytes": path.stat().st_size, "sha256": sha256_file(path)}
     manifest = {"format": _FORMAT, "version": _VERSION, "meta": dict(meta or {}), "arrays": entries}
     (folder / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n")
     return folder
@@ -146,7 +139,7 @@ def read_arrays(folder: str | os.PathLike, mmap: bool = True,
     for name, entry in manifest["arrays"].items():
         path = folder / entry["file"]
         shape, dtype, offset = _check_file(path, entry)
-        if verify and _sha256(path) != entry["sha256"]:
+        if verify and sha256_file(path) != entry["sha256"]:
             raise ArrayFileError(f"{path} is corrupt: its sha256 differs from the one in {folder / MANIFEST}")
         try:
             array = _map(path, shape, dtype, offset) if mmap else np.load(path, allow_pickle=False)
