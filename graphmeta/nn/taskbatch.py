@@ -195,7 +195,7 @@ def task_embedding(index: Tensor, table: Tensor, layout: TaskLayout | None) -> T
     """
     if is_stacked(table, 2):
         layout = _need_layout(layout, "embedding tables")
-        cols = index.view(index.shape[0], -1)
+        cols = index.unsqueeze(-1) if index.dim() == 1 else index  # [N, C]; N may be 0 (graphs without bonds)
         hot = table.new_zeros(cols.shape[0], table.shape[1]).scatter_add_(
             1, cols, table.new_ones(cols.shape))  # counts, so a repeated category adds twice like the gather
         return task_linear(hot, table.transpose(1, 2), None, layout)

@@ -97,6 +97,19 @@ def test_task_linear_and_embedding_stacked_equal_shared_per_task() -> None:
                           2 * table[0][1])
     with pytest.raises(ValueError, match="TaskLayout"):
         task_linear(x, w, None, None)
+    empty = TaskLayout.from_row_task(torch.zeros(0, dtype=torch.long), 3)  # e.g. the bonds of bond-free molecules
+    for index in (torch.zeros(0, 4, dtype=torch.long), torch.zeros(0, dtype=torch.long)):
+        assert task_embedding(index, table, empty).shape == (0, 2)
+        assert task_embedding(index, table[0], None).shape == (0, 2)
+
+
+def test_maml_adapts_to_a_support_without_any_bond() -> None:
+    """Per-task bond embedding tables on a meta-batch with no edges at all (salts, single atoms)."""
+    from graphmeta import FewShotClassifier
+
+    clf = FewShotClassifier("tox21-maml", head="maml").fit(["C", "[Na+].[Cl-]"], [0, 1])
+    proba = clf.predict_proba(["CCO", "O", "[K+].[Br-]"])
+    assert proba.shape == (3, 2) and torch.isfinite(torch.as_tensor(proba)).all()
 
 
 def test_task_norm_equals_batchnorm_per_task() -> None:
