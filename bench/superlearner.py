@@ -31,8 +31,7 @@ from graphmeta.benchmarks.stacking import evaluate_stacking, stacking_markdown, 
 from graphmeta.data.api import load_dataset  # noqa: E402
 from graphmeta.data.splits import par_split, predefined_split  # noqa: E402
 from graphmeta.meta.base_learners import default_base_learners  # noqa: E402
-from graphmeta.meta.superlearner import (SuperLearner, choose_prior_strength, score_episodes,  # noqa: E402
-                                         training_episodes)
+from graphmeta.meta.superlearner import SuperLearner, prior_from_episodes, training_episodes  # noqa: E402
 from graphmeta.models import load_meta_model  # noqa: E402
 
 
@@ -76,12 +75,8 @@ def main(argv: list[str] | None = None) -> dict:
         """'auto': the prior strength for supports like ``training`` (episodes of the model's training tasks)."""
         if not auto:
             return
-        record = meta.info["superlearner_fallback"]
-        prior_episodes = training_episodes(collection, train_tasks, record["shots"], record["draws"],
-                                           record["n_query"], record["seed"])
-        prior_records[key] = choose_prior_strength(
-            superlearner, score_episodes(superlearner, collection, training, progress=True),
-            score_episodes(superlearner, collection, prior_episodes, with_oof=False, progress=True))
+        prior_records[key] = prior_from_episodes(superlearner, collection, training, train_tasks,
+                                                 meta.info["superlearner_fallback"], progress=True)
         superlearner.prior_strength = prior_records[key]["prior_strength"]
         print(f"{key}: prior strength {superlearner.prior_strength:g} chosen on {len(train_tasks)} training tasks")
 

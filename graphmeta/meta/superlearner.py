@@ -41,7 +41,7 @@ from graphmeta.meta.convex import SCALES, Scale, combine, convex_log_loss_weight
 from graphmeta.meta.gate import StackingGate, fit_gate
 
 __all__ = ["PRIOR_GRID", "StackingResult", "SuperLearner", "choose_prior_strength", "fallback_from_training_tasks",
-           "prior_from_training_tasks", "ScoredEpisode", "score_episodes",
+           "prior_from_episodes", "prior_from_training_tasks", "ScoredEpisode", "score_episodes",
            "training_episodes"]
 
 #: prior strengths (pseudo-observations) :func:`choose_prior_strength` tries by default
@@ -217,22 +217,25 @@ class SuperLearner:
         self.gate, self.gate_learner = gate, learner
         return losses
 
+    def cross_task_weights(self, scored: Sequence["ScoredEpisode"]) -> np.ndarray:
+        """The convex weights minimizing the log loss over the queries of all ``scored`` episodes together."""
+        return convex_log_loss_weights(np.concatenate([e.query for e in scored]),
+                                       np.concatenate([e.y_query for e in scored]), self.scale)
+
     def learn_fallback_weights(self, episodes: Iterable[tuple[TaskPool, np.ndarray, np.ndarray]]) -> dict[str, float]:
         """Learns (and sets) the fallback weights from meta-training episodes ``(pool, support_y, query_y)``.
 
         Each episode's base learners are fitted on its support and score its query; the convex weights minimize
         the log loss over all query predictions together. Only training tasks should be passed.
         """
-        Z, Y = [], []
+        scored = []
         for pool, y_support, y_query in episodes:
             if len(y_query) != pool.n_query:
                 raise ValueError(f"{len(y_query)} query labels for {pool.n_query} query graphs")
-            scored = ScoredEpisode.score(self, pool, y_support, y_query, task=-1, with_oof=False)
-            Z.append(scored.query)
-            Y.append(scored.y_query)
-        if not Z:
+            scored.append(ScoredEpisode.score(self, pool, y_support, y_query, task=-1, with_oof=False))
+        if not scored:
             raise ValueError("learn_fallback_weights needs at least one episode")
-        weights = convex_log_loss_weights(np.concatenate(Z), np.concatenate(Y), self.scale)
+        weights = self.cross_task_weights(scored)
         self.fallback_weights = weights
         return {n: float(w) for n, w in zip(self.names, weights)}
 
@@ -330,8 +333,7 @@ def choose_prior_strength(superlearner: SuperLearner, episodes: Sequence[ScoredE
         rest = [s for s in prior_episodes if s.task not in held_out]
         if not rest:
             raise ValueError(f"no prior episode outside the held-out tasks {sorted(held_out)}")
-        prior = convex_log_loss_weights(np.concatenate([s.query for s in rest]),
-                                        np.concatenate([s.y_query for s in rest]), superlearner.scale)
+        prior = superlearner.cross_task_weights(rest)
         for i, s in enumerate(targets):
             if s.task not in held_out:
                 continue
@@ -356,10 +358,18 @@ def prior_from_training_tasks(superlearner: SuperLearner, collection: Any, tasks
     episodes of the training ``tasks``, with priors learned as the ``fallback`` record (from
     :func:`fallback_from_training_tasks`) was."""
     episodes = training_episodes(collection, tasks, shots, draws, n_query, seed)
-    fallback_episodes = training_episodes(collection, tasks, fallback["shots"], fallback["draws"],
-                                          fallback["n_query"], fallback["seed"])
-    record = choose_prior_strength(superlearner, score_episodes(superlearner, collection, episodes, True, progress),
-                                   score_episodes(superlearner, collection, fallback_episodes, False, progress),
-                                   seed=seed)
+    record = prior_from_episodes(superlearner, collection, episodes, tasks, fallback, seed, progress)
     return {**record, "scale": superlearner.scale, "base_learners": list(superlearner.names), "shots": shots,
             "draws": draws, "n_query": n_query}
+
+
+def prior_from_episodes(superlearner: SuperLearner, collection: Any, episodes: Sequence[Any], tasks: Sequence[int],
+                        fallback: dict[str, Any], seed: int = 0, progress: bool = False) -> dict[str, Any]:
+    """:func:`choose_prior_strength` on ``episodes`` (training-task supports like the ones the model will see),
+    with the priors learned on episodes of the training ``tasks`` drawn as the ``fallback`` record (from
+    :func:`fallback_from_training_tasks`) says."""
+    fallback_episodes = training_episodes(collection, tasks, fallback["shots"], fallback["draws"],
+                                          fallback["n_query"], fallback["seed"])
+    return choose_prior_strength(superlearner, score_episodes(superlearner, collection, episodes, True, progress),
+                                 score_episodes(superlearner, collection, fallback_episodes, False, progress),
+                                 seed=seed)
