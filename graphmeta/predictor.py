@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
@@ -35,10 +35,13 @@ from sklearn.exceptions import NotFittedError
 from graphmeta.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from graphmeta.data.featurize import MoleculeFeaturizer
 from graphmeta.data.graphs import GraphStore
-from graphmeta.data.inputs import GraphInputs, as_graph_inputs
+from graphmeta.data.featurize import PARALLEL_MIN
+from graphmeta.data.inputs import (GraphInputs, as_graph_inputs, featurize_molecules, invalid_molecules_error,
+                                   molecule_items)
 from graphmeta.meta.base_learners import BaseLearner, TaskPool, default_base_learners
 from graphmeta.meta.superlearner import SuperLearner
 from graphmeta.models import MetaModel, cached_meta_model, meta_model_from_checkpoint
+from graphmeta.parallel import chunk_bounds, fork_map, resolve_workers
 
 __all__ = ["HEADS", "FewShotClassifier", "binary_labels", "check_duplicate_labels"]
 
@@ -134,7 +137,10 @@ class FewShotClassifier(ClassifierMixin, BaseEstimator):
         n_folds: V of the Super Learner's support cross-validation.
         scale: the Super Learner combines on the ``"logit"`` or ``"probability"`` scale.
         random_state: seed of the Super Learner's folds and of the random-forest base learner.
-        n_jobs: worker processes featurizing long lists of SMILES (``-1``: every CPU; default one).
+        n_jobs: worker processes for long lists of SMILES (at least ``PARALLEL_MIN``; ``-1``: every CPU; default
+            one). ``predict_proba``/``predict``/``transform`` split such a list over forked workers that featurize
+            and score their slice (same results as one process, up to float rounding); with a ``norm="task"``
+            model, whose scores depend on the whole set, only the featurization is split.
         prior_strength: Super Learner: shrink the support's CV weights towards the model's cross-task weights,
             worth this many pseudo-observations (``0``: plain CV). ``"auto"``: the strength the model file's
             leave-tasks-out CV over its training tasks chose (``graphmeta train`` stores it) when the base
@@ -239,17 +245,52 @@ class FewShotClassifier(ClassifierMixin, BaseEstimator):
         self.n_features_in_ = meta.learner.model.encoder.hidden_channels
         return self
 
-    def predict_proba(self, X: Any) -> np.ndarray:
-        """``[n, 2]`` class probabilities, columns in ``classes_`` order."""
-        self._check_fitted()
-        query = self._inputs(X, self.model_, "X")
+    def _map_query(self, X: Any, score: Callable[[GraphInputs], np.ndarray]) -> np.ndarray:
+        """``score(graphs of X)``; with ``n_jobs`` > 1 and a long input, slice by slice in forked workers.
+
+        A worker inherits the fitted classifier and the input through the fork and sends back only its scores:
+        a list of molecules is featurized and scored in the workers, graphs are scored there. Slicing needs each
+        graph's score to be independent of the others: any normalization but ``"task"`` (such models are scored
+        in one piece, after featurizing in the workers).
+        """
+        workers = resolve_workers(self.n_jobs)
+        if workers < 2 or self.model_.config.norm == "task":
+            return score(self._inputs(X, self.model_, "X"))
+        featurizer = self.model_.molecule_featurizer()
+        items = molecule_items(X) if featurizer is not None else None
+        if items is not None and len(items) >= PARALLEL_MIN:
+            def score_slice(bounds: tuple[int, int]) -> tuple[np.ndarray | None, dict[int, str]]:
+                inputs, invalid = featurize_molecules(items[bounds[0]:bounds[1]], featurizer)
+                return (None, invalid) if invalid else (score(inputs), {})
+
+            n = len(items)
+        else:
+            query = self._inputs(X, self.model_, "X")
+            if len(query) < PARALLEL_MIN:
+                return score(query)
+            score_slice = lambda bounds: (score(query.subset(np.arange(*bounds))), {})  # noqa: E731
+            n = len(query)
+        slices = chunk_bounds(n, workers)
+        parts = fork_map(score_slice, slices, workers)
+        invalid = {a + i: reason for (a, _), (_, bad) in zip(slices, parts) for i, reason in bad.items()}
+        if invalid:
+            raise invalid_molecules_error("X", invalid, n)
+        return np.concatenate([p for p, _ in parts])
+
+    def _probabilities(self, query: GraphInputs) -> np.ndarray:
+        """P(class 1) of the query graphs, the head adapted to the support."""
         pool = TaskPool(self.support_, query)
         library = self._library(self.model_, molecules=self.support_.smiles is not None)
         if self.head == "superlearner":
             sl = self._superlearner(library, self.model_)
             p, _ = sl.predict(pool, self.y_, np.array([self.weights_[b.name] for b in library]))
-        else:
-            p = library[0].fit_predict(pool, [pool.support_to_query(self.y_)])[0]
+            return p
+        return library[0].fit_predict(pool, [pool.support_to_query(self.y_)])[0]
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """``[n, 2]`` class probabilities, columns in ``classes_`` order."""
+        self._check_fitted()
+        p = self._map_query(X, self._probabilities)
         return np.stack([1.0 - p, p], axis=1)
 
     def predict(self, X: Any) -> np.ndarray:
@@ -260,8 +301,7 @@ class FewShotClassifier(ClassifierMixin, BaseEstimator):
     def transform(self, X: Any) -> np.ndarray:
         """``[n, d]`` embeddings of ``X`` by the model's backbone (``X`` normalized as one set)."""
         self._check_fitted()
-        pool = TaskPool(self._inputs(X, self.model_, "X"))
-        return pool.embeddings(self.model_.learner).numpy()
+        return self._map_query(X, lambda graphs: TaskPool(graphs).embeddings(self.model_.learner).numpy())
 
     # -- persistence --------------------------------------------------------------------------------------
     def save(self, path: str | os.PathLike) -> Path:

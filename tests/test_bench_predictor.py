@@ -21,7 +21,7 @@ def test_predictor_speed_quick(tmp_path: Path) -> None:
     results = json.loads(out.read_text())["results"]
     assert results["n_query"] == 60 and results["n_support"] == 20
     assert set(results["seconds"]) == {"rf-ecfp4 (reference)", "protonet", "protonet n_jobs=-1", "maml",
-                                         "superlearner"}
+                                         "maml n_jobs=-1", "superlearner", "superlearner n_jobs=-1"}
     assert all(v > 0 for v in results["seconds"].values())
     assert results["ratio_to_rf"]["rf-ecfp4 (reference)"] == pytest.approx(1.0)
 

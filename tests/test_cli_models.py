@@ -71,6 +71,26 @@ def test_predict_writes_one_row_per_query_row(model: Path, csvs: tuple[Path, Pat
     assert "scored 3 of 4 query rows (1 invalid SMILES kept with an error)" in result.stderr
 
 
+def test_predict_n_jobs_scores_a_long_query_like_one_process(model: Path, csvs: tuple[Path, Path],
+                                                             tmp_path: Path) -> None:
+    from graphmeta.data.featurize import PARALLEL_MIN
+
+    support, _ = csvs
+    tox21 = load_dataset("tox21", progress=False)
+    query = tmp_path / "long.csv"
+    smiles = list(tox21.smiles[:PARALLEL_MIN + 50])
+    smiles[PARALLEL_MIN + 10] = "not a molecule"
+    pd.DataFrame({"smiles": smiles}).to_csv(query, index=False)
+    tables = []
+    for jobs in ("1", "2"):
+        out = tmp_path / f"scores{jobs}.csv"
+        _run("predict", "--model", str(model), "--support", str(support), "--query", str(query), "--label-column",
+             "active", "--on-invalid", "skip", "--n-jobs", jobs, "--out", str(out))
+        tables.append(pd.read_csv(out))
+    assert len(tables[1]) == len(smiles) and tables[1]["error"].notna().sum() == 1
+    np.testing.assert_allclose(tables[1]["probability"], tables[0]["probability"], atol=2e-6)  # 6 decimals
+
+
 def test_predict_reports_bad_support(model: Path, csvs: tuple[Path, Path], tmp_path: Path) -> None:
     support, query = csvs
     bad = tmp_path / "bad.csv"

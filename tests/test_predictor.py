@@ -194,3 +194,48 @@ def test_superlearner_prior_strength_auto_uses_the_models_cv_choice(models, data
     assert no_record.prior_strength_ == 0.0
     with pytest.raises(ValueError, match="prior_strength must be a number or 'auto'"):
         FewShotClassifier(models["maml"], head="superlearner", prior_strength="strong").fit(Xs, ys)
+
+
+def test_n_jobs_scores_slices_in_workers_with_the_same_results(models, data, tox21,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    import graphmeta.predictor as predictor
+
+    Xs, ys, _, _ = data
+    query = list(tox21.smiles[:90])
+    monkeypatch.setattr(predictor, "PARALLEL_MIN", 10)  # slice even this short list
+    calls = []
+    real_fork_map = predictor.fork_map
+    monkeypatch.setattr(predictor, "fork_map", lambda fn, items, workers: calls.append(len(items))
+                        or real_fork_map(fn, items, workers))
+    for model, head in ((models["protonet"], "protonet"), (models["maml"], "maml"), (models["maml"], "superlearner")):
+        one = FewShotClassifier(model=model, head=head).fit(Xs, ys)
+        two = FewShotClassifier(model=model, head=head, n_jobs=2).fit(Xs, ys)
+        np.testing.assert_allclose(two.predict_proba(query), one.predict_proba(query), rtol=0, atol=1e-6)
+        np.testing.assert_allclose(two.transform(query), one.transform(query), rtol=0, atol=1e-6)
+    from graphmeta.data.inputs import featurize_molecules
+
+    graphs, _ = featurize_molecules(query)  # already featurized (as `graphmeta predict` passes them): scored in slices
+    np.testing.assert_allclose(two.predict_proba(graphs), one.predict_proba(query), rtol=0, atol=1e-6)
+    assert calls == [2] * 7  # every call above went through the workers
+    bad = query[:]
+    bad[3], bad[80] = "not a molecule", "C1CC"
+    with pytest.raises(InvalidSmilesError, match=r"X: 2 of 90 molecules .*row 3: .*row 80: "):
+        two.predict_proba(bad)  # rows numbered in the whole input, not in a worker's slice
+
+
+def test_n_jobs_does_not_split_scores_of_a_task_norm_model(tox21, data, tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """A task-norm backbone normalizes the query as one set: slicing it would change the scores."""
+    import graphmeta.predictor as predictor
+
+    config = TrainConfig(learner="protonet", steps=2, eval_every=2, meta_batch_size=2, hidden_channels=8,
+                         num_layers=1, norm="task")
+    trainer = MetaTrainer(tox21, TaskSplit(train=(0, 1), test=()), config, progress=False)
+    trainer.fit()
+    path = export_model(trainer, tmp_path / "task-norm.pt", {"command": "test"})
+    monkeypatch.setattr(predictor, "PARALLEL_MIN", 10)
+    monkeypatch.setattr(predictor, "fork_map", lambda *a: pytest.fail("a task-norm model's scores were sliced"))
+    Xs, ys, _, _ = data
+    query = list(tox21.smiles[:40])
+    proba = FewShotClassifier(model=path, n_jobs=2).fit(Xs, ys).predict_proba(query)
+    np.testing.assert_array_equal(proba, FewShotClassifier(model=path).fit(Xs, ys).predict_proba(query))

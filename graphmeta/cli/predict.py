@@ -77,7 +77,7 @@ class PredictCommand(Subcommand):
         parser.add_argument("--on-invalid", choices=["error", "skip"], default="error",
                             help="query rows with invalid SMILES: stop (default) or keep the row with an error cell")
         parser.add_argument("--n-jobs", type=int, default=None,
-                            help="processes featurizing the query (-1: every CPU; default 1)")
+                            help="processes featurizing and scoring a long query (-1: every CPU; default 1)")
 
     @classmethod
     def run(cls, args: argparse.Namespace) -> int:
@@ -94,7 +94,7 @@ class PredictCommand(Subcommand):
             labels = labels.astype(np.int64)  # type: ignore[union-attr]  # 0/1 in the file: 0/1 in predictions
         frame, query_smiles, _ = read_smiles_table(args.query, args.smiles_column)
         featurizer = _model_featurizer(args.model)
-        clf = FewShotClassifier(model=args.model, head=args.head)
+        clf = FewShotClassifier(model=args.model, head=args.head, n_jobs=args.n_jobs)
         support, invalid_support = featurize_molecules(support_smiles, featurizer)
         if invalid_support:
             i, why = next(iter(invalid_support.items()))

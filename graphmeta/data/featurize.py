@@ -15,7 +15,6 @@ once, which is what makes it several times faster than :func:`torch_geometric.ut
 
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass
 from typing import Iterable, Literal, Sequence
@@ -24,6 +23,8 @@ import numpy as np
 import torch
 from rdkit import Chem, RDLogger
 from torch_geometric.data import Data
+
+from graphmeta.parallel import chunk_bounds, fork_map, resolve_workers
 
 __all__ = ["InvalidSmilesError", "MoleculeFeaturizer", "FeaturizedMolecules", "featurizer_version", "ATOM_FEATURES",
            "BOND_FEATURES"]
@@ -267,17 +268,13 @@ class MoleculeFeaturizer:
         ``n_jobs`` > 1 (``-1``: every CPU) splits a long list (at least :data:`PARALLEL_MIN` molecules) over that
         many forked worker processes; the result is identical. Where ``fork`` is unavailable it runs serially.
         """
-        import multiprocessing
-
-        workers = (os.cpu_count() or 1) if n_jobs == -1 else (n_jobs or 1)
-        if workers > 1 and "fork" in multiprocessing.get_all_start_methods():
+        workers = resolve_workers(n_jobs)
+        if workers > 1:
             items = list(molecules)
             if len(items) >= PARALLEL_MIN:
-                bounds = np.linspace(0, len(items), workers + 1).astype(int)
-                chunks = [items[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
-                with multiprocessing.get_context("fork").Pool(workers) as pool:
-                    parts = pool.map(self.featurize_many, chunks)
-                return _concat_featurized(parts, bounds[:-1].tolist())
+                bounds = chunk_bounds(len(items), workers)
+                parts = fork_map(self.featurize_many, [items[a:b] for a, b in bounds], workers)
+                return _concat_featurized(parts, [a for a, _ in bounds])
             molecules = items
         from tqdm.auto import tqdm
 

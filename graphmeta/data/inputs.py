@@ -17,7 +17,7 @@ from torch_geometric.data import Data
 from graphmeta.data.featurize import InvalidSmilesError, MoleculeFeaturizer
 from graphmeta.data.graphs import GraphStore
 
-__all__ = ["GraphInputs", "as_graph_inputs", "featurize_molecules"]
+__all__ = ["GraphInputs", "as_graph_inputs", "featurize_molecules", "molecule_items", "invalid_molecules_error"]
 
 #: Invalid rows listed in an error message before "... and N more".
 _SHOWN = 5
@@ -93,6 +93,15 @@ def _items(X: Any, name: str) -> list[Any]:
                         f"got {type(X).__name__}") from None
 
 
+def molecule_items(X: Any, name: str = "X") -> list[Any] | None:
+    """``X``'s entries as a list when they are all SMILES strings or RDKit molecules (inputs that can be featurized
+    in independent slices), else ``None`` (PyG graphs, :class:`GraphInputs`, mixtures: see :func:`as_graph_inputs`)."""
+    from rdkit import Chem
+
+    items = _items(X, name)
+    return items if items and all(isinstance(item, (str, Chem.Mol)) for item in items) else None
+
+
 def as_graph_inputs(X: Any, featurizer: MoleculeFeaturizer | None = None, name: str = "X",
                     n_jobs: int | None = None) -> GraphInputs:
     """``X`` as :class:`GraphInputs`.
@@ -126,11 +135,16 @@ def as_graph_inputs(X: Any, featurizer: MoleculeFeaturizer | None = None, name: 
                         f"{', '.join(sorted(kinds))}")
     inputs, invalid = featurize_molecules(items, featurizer, n_jobs)
     if invalid:
-        shown = "; ".join(f"row {i}: {reason}" for i, reason in list(invalid.items())[:_SHOWN])
-        more = f" ... and {len(invalid) - _SHOWN} more" if len(invalid) > _SHOWN else ""
-        raise InvalidSmilesError(f"{name}: {len(invalid)} of {len(items)} molecules are invalid ({shown}{more}); "
-                                 f"fix or remove them (rows are 0-based positions)")
+        raise invalid_molecules_error(name, invalid, len(items))
     return inputs
+
+
+def invalid_molecules_error(name: str, invalid: dict[int, str], n: int) -> InvalidSmilesError:
+    """The error for ``invalid`` (``{0-based position: reason}``) among the ``n`` molecules of ``name``."""
+    shown = "; ".join(f"row {i}: {reason}" for i, reason in sorted(invalid.items())[:_SHOWN])
+    more = f" ... and {len(invalid) - _SHOWN} more" if len(invalid) > _SHOWN else ""
+    return InvalidSmilesError(f"{name}: {len(invalid)} of {n} molecules are invalid ({shown}{more}); fix or remove "
+                              f"them (rows are 0-based positions)")
 
 
 def featurize_molecules(molecules: Sequence[Any], featurizer: MoleculeFeaturizer | None = None,
