@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from graphmeta.data.download import sha256_file
 from graphmeta.checkpoint import CheckpointError
 from graphmeta.data.api import load_dataset
 from graphmeta.nn import GraphEncoder
@@ -85,6 +86,11 @@ def test_cli_pretrain_writes_a_loadable_encoder(tmp_path: Path, tox21) -> None:
     config = load_pretrained_encoder(out / "encoder.pt", GraphEncoder(hidden_channels=16, num_layers=2),
                                      featurizer=tox21.featurizer)
     assert config["pretrain"]["extra"] == {"datasets": ["tox21"]} and config["pretrain"]["steps"] == 3
+    run = json.loads((out / "pretrain.json").read_text())  # the run's record: command, corpus, curve, encoder hash
+    assert run["command"].startswith("graphmeta pretrain --datasets tox21") and run["results"]["config"]["steps"] == 3
+    assert run["results"]["corpus"]["sources"] == {"tox21": run["results"]["corpus"]["molecules"]}
+    assert run["results"]["history"][-1]["step"] == 3 and run["wall_seconds"] > 0
+    assert run["results"]["encoder_sha256"] == sha256_file(out / "encoder.pt")
     assert main(["pretrain", "--datasets", "tox21", "--mask-rate", "0", "--out", str(out), "--no-progress"]) == 2
     bench = tmp_path / "bench"  # the quick MoleculeNet protocol (GIN 16x2) starting from that backbone
     assert main(["benchmark", "tox21", "--quick", "--method", "protonet", "--shots", "10", "--seeds", "1",

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import os
 import platform
+import shlex
 import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import torch
 
@@ -36,8 +37,11 @@ def machine() -> dict[str, Any]:
             "torch_threads": torch.get_num_threads()}
 
 
-def command_line() -> str:
-    """How this process was started, as a user would retype it (``python bench/x.py ...``, ``graphmeta ...``)."""
+def command_line(cli_argv: Sequence[str] | None = None) -> str:
+    """How this process was started, as a user would retype it (``python bench/x.py ...``, ``graphmeta ...``);
+    ``cli_argv``: the arguments ``graphmeta``'s ``main`` was called with (when it was called from Python)."""
+    if cli_argv is not None:
+        return shlex.join(["graphmeta", *cli_argv])
     program = sys.argv[0] if sys.argv and sys.argv[0] else "python"
     package = Path(__file__).resolve().parents[1]
     if Path(program).resolve().is_relative_to(package):  # ``python -m graphmeta.cli.main`` is the console script
@@ -48,9 +52,10 @@ def command_line() -> str:
 
 
 def write_record(name: str, results: dict[str, Any], path: str | os.PathLike,
-                 wall_seconds: float | None = None) -> Path:
-    """Writes ``{benchmark, command, commit, date, machine, wall_seconds, results}`` as JSON to ``path``."""
-    record = {"benchmark": name, "command": command_line(),
+                 wall_seconds: float | None = None, command: str | None = None) -> Path:
+    """Writes ``{benchmark, command, commit, date, machine, wall_seconds, results}`` as JSON to ``path``
+    (``command``: default :func:`command_line`)."""
+    record = {"benchmark": name, "command": command or command_line(),
               "commit": git_commit(), "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "machine": machine(),
               "wall_seconds": wall_seconds, "results": results}
     return atomic_write_json(record, path)

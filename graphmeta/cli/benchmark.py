@@ -86,7 +86,8 @@ class BenchmarkCommand(Subcommand):
         start = time.perf_counter()
         result = run()
         suffix = "_quick" if args.quick else ""
-        path = write_record(name, result, args.out / f"{stem}{suffix}.json", time.perf_counter() - start)
+        path = write_record(name, result, args.out / f"{stem}{suffix}.json", time.perf_counter() - start,
+                            args.invocation)
         png = plot(result, args.out / f"{stem}{suffix}.png")
         print(f"{describe(result)} -> {path}" + (f", {png}" if png else ""))
         return result

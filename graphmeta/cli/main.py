@@ -11,6 +11,7 @@ import sys
 from typing import Sequence
 
 from graphmeta import __version__
+from graphmeta.benchmarks.record import command_line
 from graphmeta.cli.base import Subcommand
 from graphmeta.cli.benchmark import BenchmarkCommand
 from graphmeta.cli.data import DataCommand
@@ -36,6 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    args.invocation = command_line(argv)  # what result records store as the command that made them
     command = next(c for c in SUBCOMMANDS if c.name == args.command)
     try:
         return command.run(args)

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import time
+from dataclasses import asdict
 from pathlib import Path
 
+from graphmeta.benchmarks.record import write_record
 from graphmeta.cli.base import Subcommand, add_data_dir_argument
+from graphmeta.data.download import sha256_file
 from graphmeta.data.api import load_dataset
 from graphmeta.pretrain import DEFAULT_CORPUS, PretrainConfig, molecule_corpus, pretrain
 
@@ -32,7 +36,7 @@ class PretrainCommand(Subcommand):
         parser.add_argument("--norm", default=defaults.norm, choices=["task", "running", "layer", "none"],
                             help="normalization (default task)")
         parser.add_argument("--out", type=Path, default=Path("graphmeta-pretrain"),
-                            help="folder for encoder.pt and history.json (default ./graphmeta-pretrain)")
+                            help="folder for encoder.pt, history.json and pretrain.json (the run's record; default ./graphmeta-pretrain)")
         add_data_dir_argument(parser)
         parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
@@ -47,8 +51,14 @@ class PretrainCommand(Subcommand):
         config = PretrainConfig(**{f: getattr(args, f) for f in (
             "steps", "batch_size", "lr", "mask_rate", "eval_every", "eval_molecules", "hidden_channels", "num_layers",
             "seed", "conv", "norm")}, extra={"datasets": list(args.datasets)})
+        start = time.perf_counter()
         result = pretrain(corpus, config, out_dir=args.out, progress=not args.no_progress)
         last = result["history"][-1]
+        record = write_record("pretrain", {
+            "corpus": {"molecules": len(corpus), "sources": corpus.sources, "excluded_fsmol_evaluation": corpus.excluded},
+            "config": asdict(config), "history": result["history"], "encoder": str(result["checkpoint"]),
+            "encoder_sha256": sha256_file(result["checkpoint"])}, Path(args.out) / "pretrain.json",
+            time.perf_counter() - start, args.invocation)
         print(f"step {last['step']}: held-out masked-atom accuracy {last['heldout_masked_accuracy']:.3f} "
-              f"(loss {last['heldout_loss']:.3f}) -> {result['checkpoint']}")
+              f"(loss {last['heldout_loss']:.3f}) -> {result['checkpoint']} (record: {record})")
         return 0
