@@ -33,9 +33,8 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.exceptions import NotFittedError
 
 from graphmeta.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from graphmeta.data.featurize import MoleculeFeaturizer
+from graphmeta.data.featurize import PARALLEL_MIN, MoleculeFeaturizer
 from graphmeta.data.graphs import GraphStore
-from graphmeta.data.featurize import PARALLEL_MIN
 from graphmeta.data.inputs import (GraphInputs, as_graph_inputs, featurize_molecules, invalid_molecules_error,
                                    molecule_items)
 from graphmeta.meta.base_learners import BaseLearner, TaskPool, default_base_learners
