@@ -7,6 +7,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+import torch
 
 from graphmeta.benchmarks import molnet
 from graphmeta.benchmarks.molnet import MolnetSettings, cross_validate_steps, run_molnet
@@ -101,6 +102,24 @@ def test_cli_quick_writes_records_table_and_plots(tmp_path: Path, shared_data: P
     assert (out / "sider_1shot_maml_quick.png").is_file() and not (out / "sider_1shot_knn_quick.png").exists()
     table = (out / "sider_quick.md").read_text()
     assert "graphmeta maml" in table and "graphmeta knn" in table and "| published MAML | 67.81 |" in table
+
+
+def test_cli_first_seed_splits_a_run_that_the_plain_command_gathers(tmp_path: Path, shared_data: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """Seeds 1 (``--first-seed 1``) and 0 run separately; ``--seeds 2`` then recomputes neither."""
+    common = ["benchmark", "tox21", "--quick", "--method", "knn", "--shots", "1", "--out", str(tmp_path),
+              "--data-dir", str(shared_data), "--no-progress"]
+    assert main([*common, "--seeds", "1", "--first-seed", "1"]) == 0
+    record = json.loads((tmp_path / "tox21_1shot_knn_quick.json").read_text())
+    assert [s["seed"] for s in record["results"]["seeds"]] == [1]
+    assert record["results"]["seeds"][0]["machine"]["torch"] == torch.__version__
+    assert main([*common, "--seeds", "1"]) == 0
+    calls = []
+    monkeypatch.setattr(molnet, "_run_baseline_seed", lambda *a, **k: calls.append(a))
+    assert main([*common, "--seeds", "2"]) == 0
+    gathered = json.loads((tmp_path / "tox21_1shot_knn_quick.json").read_text())["results"]["seeds"]
+    assert calls == [] and [s["seed"] for s in gathered] == [0, 1] and gathered[1] == record["results"]["seeds"][0]
+    assert main([*common, "--first-seed", "-1"]) != 0
 
 
 @pytest.fixture(scope="module")

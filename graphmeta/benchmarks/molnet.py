@@ -44,7 +44,7 @@ from graphmeta.benchmarks.common import baseline_results, mean_std, task_mean
 from graphmeta.benchmarks.methods import BASELINE_METHODS, META_METHODS, method_overrides
 from graphmeta.benchmarks.published import MOLNET_PUBLISHED, MOLNET_SOURCE
 from graphmeta.atomic import atomic_write_json
-from graphmeta.benchmarks.record import git_commit
+from graphmeta.benchmarks.record import git_commit, machine
 from graphmeta.data.episodes import Episode, KShotSampler
 from graphmeta.data.splits import PAR_SPLITS, TaskSplit, par_split
 from graphmeta.data.tasks import TaskCollection
@@ -244,7 +244,7 @@ def run_molnet(collection: TaskCollection, method: str, settings: MolnetSettings
         else:
             out = _run_meta_seed(collection, split, method, settings, seed, test_episodes, train_episodes, progress,
                                  shared_cv)
-        out = {"seed": seed, **out, "seconds": time.perf_counter() - start,
+        out = {"seed": seed, **out, "seconds": time.perf_counter() - start, "machine": machine(),
                "test_per_task": {str(t): v for t, v in out["test_per_task"].items()}}
         seeds.append(out)
         if seed_path is not None:

@@ -45,6 +45,9 @@ class BenchmarkCommand(Subcommand):
         parser.add_argument("--seeds", type=int, default=None,
                             help="number of seeds, 0..N-1 (default: MoleculeNet 10, FS-Mol 1, TU 5; 2 / 1 / 2 with "
                                  "--quick)")
+        parser.add_argument("--first-seed", type=int, default=0,
+                            help="run seeds S..S+N-1 instead of 0..N-1: machines sharing OUT/seeds can split a long "
+                                 "MoleculeNet run, and the plain command then gathers every finished seed")
         parser.add_argument("--steps", type=int, default=None,
                             help="meta-training steps (MoleculeNet: length of the CV curve, default 1000; FS-Mol, "
                                  "TU 2000)")
@@ -77,6 +80,9 @@ class BenchmarkCommand(Subcommand):
                 if value < 1:
                     raise ValueError(f"--{option.replace('_', '-')} must be positive, got {value}")
                 setattr(settings, field, tuple(range(value)) if option == "seeds" else value)
+        if args.first_seed < 0:
+            raise ValueError(f"--first-seed must be >= 0, got {args.first_seed}")
+        settings.seeds = tuple(seed + args.first_seed for seed in settings.seeds)
         return settings
 
     @classmethod
