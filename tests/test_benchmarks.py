@@ -105,13 +105,16 @@ def test_cli_quick_writes_records_table_and_plots(tmp_path: Path, shared_data: P
 
 
 def test_cli_first_seed_splits_a_run_that_the_plain_command_gathers(tmp_path: Path, shared_data: Path,
-                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+                                                                    monkeypatch: pytest.MonkeyPatch,
+                                                                    capsys: pytest.CaptureFixture[str]) -> None:
     """Seeds 1 (``--first-seed 1``) and 0 run separately; ``--seeds 2`` then recomputes neither."""
     common = ["benchmark", "tox21", "--quick", "--method", "knn", "--shots", "1", "--out", str(tmp_path),
               "--data-dir", str(shared_data), "--no-progress"]
     assert main([*common, "--seeds", "1", "--first-seed", "1"]) == 0
     record = json.loads((tmp_path / "tox21_1shot_knn_quick.json").read_text())
     assert [s["seed"] for s in record["results"]["seeds"]] == [1]
+    printed = capsys.readouterr().out
+    assert "over 1 seeds" in printed and "nan" not in printed  # one seed: the mean alone, no "+- nan"
     assert record["results"]["seeds"][0]["machine"]["torch"] == torch.__version__
     assert main([*common, "--seeds", "1"]) == 0
     calls = []

@@ -9,10 +9,11 @@ from pathlib import Path
 from typing import Any, Sequence
 
 __all__ = ["markdown_table", "fsmol_markdown_table", "plot_learning_curves", "plot_fsmol_curves"]
-__all__ += ["tu_markdown_table", "plot_tu_curves"]
+__all__ += ["tu_markdown_table", "plot_tu_curves", "format_mean_std"]
 
 
-def _pm(stats: dict[str, float], digits: int = 2) -> str:
+def format_mean_std(stats: dict[str, float], digits: int = 2) -> str:
+    """``mean ± std`` (``mean`` alone when the std is undefined: one seed)."""
     if math.isnan(stats["std"]):
         return f"{stats['mean']:.{digits}f}"
     return f"{stats['mean']:.{digits}f} ± {stats['std']:.{digits}f}"
@@ -31,8 +32,8 @@ def markdown_table(results: Sequence[dict[str, Any]]) -> str:
         for r in rows:
             s = r["summary"]
             steps = sorted({seed.get("steps") for seed in r["seeds"] if seed.get("steps") is not None})
-            lines.append(f"| graphmeta {r['method']} | {_pm(s['test_roc_auc'])} | {_pm(s['train_roc_auc'])} | "
-                         f"{_pm(s['gap'])} | {s['n_seeds']} | {', '.join(map(str, steps)) or '-'} |")
+            lines.append(f"| graphmeta {r['method']} | {format_mean_std(s['test_roc_auc'])} | {format_mean_std(s['train_roc_auc'])} | "
+                         f"{format_mean_std(s['gap'])} | {s['n_seeds']} | {', '.join(map(str, steps)) or '-'} |")
         published = rows[0].get("published", {})
         for method, value in published.items():
             lines.append(f"| published {method} | {value:.2f} | | | | |")
@@ -56,9 +57,9 @@ def fsmol_markdown_table(results: Sequence[dict[str, Any]]) -> str:
         for k in sizes:
             stats = s["by_size"].get(str(k))
             n = r["seeds"][0]["by_size"].get(str(k), {}).get("n_tasks") if stats else None
-            cells.append(f"{_pm(stats, 4)} ({n} tasks)" if stats else "")
-        lines.append(f"| graphmeta {r['method']} | " + " | ".join(cells) + f" | {_pm(s['train_delta_auprc'], 4)} | "
-                     f"{_pm(s['gap_at_first_size'], 4)} | {s['n_seeds']} | {r['train_tasks']} |")
+            cells.append(f"{format_mean_std(stats, 4)} ({n} tasks)" if stats else "")
+        lines.append(f"| graphmeta {r['method']} | " + " | ".join(cells) + f" | {format_mean_std(s['train_delta_auprc'], 4)} | "
+                     f"{format_mean_std(s['gap_at_first_size'], 4)} | {s['n_seeds']} | {r['train_tasks']} |")
     published = results[0].get("published", {}) if results else {}
     for method, values in published.items():
         by_size = {int(k): v for k, v in values.items()}  # JSON records turn the int keys into strings
@@ -154,8 +155,8 @@ def tu_markdown_table(results: Sequence[dict[str, Any]]) -> str:
         for r in rows:
             s = r["summary"]
             steps = sorted({seed["best_step"] for seed in r["seeds"]})
-            lines.append(f"| graphmeta {r['method']} | {_pm(s['test_accuracy'])} | {s['test_ci95_mean']:.2f} | "
-                         f"{_pm(s['train_accuracy'])} | {_pm(s['gap'])} | {s['n_seeds']} | "
+            lines.append(f"| graphmeta {r['method']} | {format_mean_std(s['test_accuracy'])} | {s['test_ci95_mean']:.2f} | "
+                         f"{format_mean_std(s['train_accuracy'])} | {format_mean_std(s['gap'])} | {s['n_seeds']} | "
                          f"{', '.join(map(str, steps))} |")
         published = rows[0].get("published", {})
         for method, value in published.items():

@@ -11,8 +11,8 @@ from graphmeta.benchmarks.fsmol import FsmolSettings, run_fsmol
 from graphmeta.benchmarks.methods import METHODS
 from graphmeta.benchmarks.molnet import MOLNET_DATASETS, MolnetSettings, run_molnet
 from graphmeta.benchmarks.record import write_record
-from graphmeta.benchmarks.report import (fsmol_markdown_table, markdown_table, plot_fsmol_curves, plot_learning_curves,
-                                         plot_tu_curves, tu_markdown_table)
+from graphmeta.benchmarks.report import (format_mean_std, fsmol_markdown_table, markdown_table, plot_fsmol_curves,
+                                         plot_learning_curves, plot_tu_curves, tu_markdown_table)
 from graphmeta.benchmarks.tu import TU_BENCHMARKS, TUSettings, check_tu_method, run_tu
 from graphmeta.cli.base import Subcommand, add_data_dir_argument
 from graphmeta.data.api import load_dataset
@@ -112,7 +112,7 @@ class BenchmarkCommand(Subcommand):
         def describe(r: dict[str, Any]) -> str:
             s = r["summary"]
             return (f"{args.benchmark} {r['n_way']}-way {r['shots']}-shot {r['method']}: test accuracy "
-                    f"{s['test_accuracy']['mean']:.2f} +- {s['test_accuracy']['std']:.2f} over {s['n_seeds']} seeds "
+                    f"{format_mean_std(s['test_accuracy'])} over {s['n_seeds']} seeds "
                     f"(mean 95% CI +-{s['test_ci95_mean']:.2f}; train classes {s['train_accuracy']['mean']:.2f}, "
                     f"gap {s['gap']['mean']:.2f})")
 
@@ -155,8 +155,8 @@ class BenchmarkCommand(Subcommand):
 
         def describe(r: dict[str, Any]) -> str:
             s = r["summary"]
-            return (f"{args.benchmark} {r['shots']}-shot {r['method']}: test ROC-AUC {s['test_roc_auc']['mean']:.2f} "
-                    f"+- {s['test_roc_auc']['std']:.2f} over {s['n_seeds']} seeds (train tasks "
+            return (f"{args.benchmark} {r['shots']}-shot {r['method']}: test ROC-AUC "
+                    f"{format_mean_std(s['test_roc_auc'])} over {s['n_seeds']} seeds (train tasks "
                     f"{s['train_roc_auc']['mean']:.2f}, gap {s['gap']['mean']:.2f})")
 
         results = []
