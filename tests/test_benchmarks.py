@@ -61,6 +61,7 @@ def test_quick_protocol_runs_end_to_end_and_is_deterministic(tox21, tmp_path: Pa
         assert history[-1]["step"] == seed["steps"]
         assert all(0 <= h["train_roc_auc"] <= 1 and 0 <= h["test_roc_auc"] <= 1 for h in history)
     assert set(result["cv"]["folds"][0]["held_out"]) <= set(range(9))
+    assert result["compute_seconds"] == pytest.approx(result["cv"]["seconds"] + sum(s["seconds"] for s in result["seeds"]))
     s = result["summary"]
     assert s["n_seeds"] == 2
     assert s["gap"]["mean"] == pytest.approx(s["train_roc_auc"]["mean"] - s["test_roc_auc"]["mean"])
@@ -122,6 +123,8 @@ def test_cli_first_seed_splits_a_run_that_the_plain_command_gathers(tmp_path: Pa
     assert main([*common, "--seeds", "2"]) == 0
     gathered = json.loads((tmp_path / "tox21_1shot_knn_quick.json").read_text())["results"]["seeds"]
     assert calls == [] and [s["seed"] for s in gathered] == [0, 1] and gathered[1] == record["results"]["seeds"][0]
+    results = json.loads((tmp_path / "tox21_1shot_knn_quick.json").read_text())["results"]
+    assert results["compute_seconds"] == pytest.approx(sum(s["seconds"] for s in gathered))
     assert main([*common, "--first-seed", "-1"]) != 0
 
 

@@ -108,6 +108,7 @@ def _config(method: str, settings: MolnetSettings, seed: int, steps: int, overri
 def cross_validate_steps(collection: TaskCollection, split: TaskSplit, method: str, settings: MolnetSettings,
                          seed: int, progress: bool = False) -> dict[str, Any]:
     """Leave-tasks-out CV over ``split.train``: the grid entry and step with the best mean held-out ROC-AUC."""
+    start = time.perf_counter()
     folds = split.folds(settings.n_folds, seed)
     candidates = []
     for g, overrides in enumerate(settings.grid):
@@ -126,7 +127,8 @@ def cross_validate_steps(collection: TaskCollection, split: TaskSplit, method: s
                                       "fold_roc_auc": [c[s] for c in curves]} for s in steps]})
     best = max(candidates, key=lambda c: c["best_cv_roc_auc"])
     return {"chosen": {k: best[k] for k in ("grid_index", "overrides", "best_step", "best_cv_roc_auc")},
-            "candidates": candidates, "folds": [{"train": list(f.train), "held_out": list(f.valid)} for f in folds]}
+            "candidates": candidates, "folds": [{"train": list(f.train), "held_out": list(f.valid)} for f in folds],
+            "seconds": time.perf_counter() - start}
 
 
 def protocol_episodes(collection: TaskCollection, tasks: Sequence[int], shots: int, query: int | None, draws: int,
@@ -254,7 +256,15 @@ def run_molnet(collection: TaskCollection, method: str, settings: MolnetSettings
     return {"dataset": name, "method": method, "shots": settings.shots, "settings": settings.to_dict(),
             "split": {"train": list(split.train), "test": list(split.test), "description": split.description},
             **({"cv": shared_cv} if shared_cv is not None else {}), "seeds": seeds, "summary": summarize_seeds(seeds),
+            "compute_seconds": _compute_seconds(shared_cv, seeds),
             "published": MOLNET_PUBLISHED.get(name, {}).get(settings.shots, {}), "published_source": MOLNET_SOURCE}
+
+
+def _compute_seconds(shared_cv: dict[str, Any] | None, seeds: Sequence[dict[str, Any]]) -> float | None:
+    """Seconds the shared CV and every seed took when they were computed (a run that gathers finished seeds
+    from OUT/seeds takes almost none itself); ``None`` when a part predates timing (a CV from before it)."""
+    parts = [s.get("seconds") for s in seeds] + ([shared_cv.get("seconds")] if shared_cv is not None else [])
+    return None if any(x is None for x in parts) else float(sum(parts))
 
 
 def summarize_seeds(seeds: Sequence[dict[str, Any]]) -> dict[str, Any]:
