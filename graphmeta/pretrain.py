@@ -28,6 +28,7 @@ from tqdm.auto import tqdm
 
 from graphmeta import __version__
 from graphmeta.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from graphmeta.data.featurize import atoms_and_bonds_key
 from graphmeta.data.episodes import TaskBatch, episode_rng
 from graphmeta.data.graphs import GraphStore
 from graphmeta.data.tasks import TaskCollection
@@ -247,8 +248,8 @@ def _checkpoint_config(config: PretrainConfig, encoder: GraphEncoder, corpus: Mo
 
 
 def load_pretrained_encoder(path: str | os.PathLike, encoder: GraphEncoder, featurizer: str | None = None) -> dict[str, Any]:
-    """Loads pretrained backbone weights from ``path`` into ``encoder`` (its readout is left as is: pretraining
-    does not train it). Refuses a checkpoint whose backbone settings or featurizer differ, naming the file and
+    """Loads pretrained backbone weights from ``path`` into ``encoder`` (its readout and fingerprint fusion are left
+    as they are: pretraining trains neither). Refuses a checkpoint whose backbone settings or featurizer differ, naming the file and
     the mismatching settings. Returns the checkpoint's config."""
     blob = load_checkpoint(path, kind="pretrained-encoder")
     saved = blob["config"]["encoder"]
@@ -256,12 +257,13 @@ def load_pretrained_encoder(path: str | os.PathLike, encoder: GraphEncoder, feat
     if different:
         detail = ", ".join(f"{k}: checkpoint {saved.get(k)!r} vs model {encoder.config.get(k)!r}" for k in different)
         raise CheckpointError(f"{path}: pretrained backbone does not fit this model ({detail})")
-    if featurizer is not None and blob["config"].get("featurizer") != featurizer:
+    saved_featurizer = blob["config"].get("featurizer")
+    if featurizer is not None and atoms_and_bonds_key(saved_featurizer) != atoms_and_bonds_key(featurizer):
         raise CheckpointError(f"{path}: pretrained on graphs from featurizer {blob['config'].get('featurizer')!r}, "
                               f"but the data comes from {featurizer!r}")
     state = {k: v for k, v in blob["state"]["encoder"].items() if not k.startswith("readout.")}
     missing, unexpected = encoder.load_state_dict(state, strict=False)
-    missing = [k for k in missing if not k.startswith("readout.")]
+    missing = [k for k in missing if not k.startswith(("readout.", "fingerprint."))]  # not pretrained: stay fresh
     if missing or unexpected:
         raise CheckpointError(f"{path}: backbone weights do not match (missing {missing}, unexpected {unexpected})")
     return blob["config"]

@@ -257,6 +257,11 @@ class MetaTrainer:
             retain_freed_memory()
         torch.manual_seed(config.seed)
         self.learner: MetaLearner = build_meta_learner(config, n_way, collection.n_tasks)
+        fusion = self.learner.model.encoder.fingerprint
+        if fusion is not None and "fingerprint" not in getattr(collection.graphs, "graph_fields", {}):
+            bits = fusion.fingerprint_channels
+            raise ValueError(f"the backbone reads fingerprints (fingerprint_channels={bits}) but {collection.name}'s "
+                             f"graphs have none: load it with featurizer=MoleculeFeaturizer(fingerprint_bits={bits})")
         if config.pretrained_encoder is not None:
             load_pretrained_encoder(config.pretrained_encoder, self.learner.model.encoder,
                                     featurizer=collection.featurizer)

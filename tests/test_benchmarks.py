@@ -128,6 +128,18 @@ def test_cli_first_seed_splits_a_run_that_the_plain_command_gathers(tmp_path: Pa
     assert main([*common, "--first-seed", "-1"]) != 0
 
 
+def test_cli_fingerprint_bits_feed_ecfp4_beside_the_gnn(tmp_path: Path, shared_data: Path,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    common = ["--quick", "--out", str(tmp_path), "--data-dir", str(shared_data), "--no-progress"]
+    assert main(["benchmark", "tox21", "--method", "maml", "--shots", "1", "--seeds", "1", "--fingerprint-bits", "64",
+                 *common]) == 0
+    record = json.loads((tmp_path / "tox21_1shot_maml_quick.json").read_text())
+    assert record["results"]["settings"]["fingerprint_bits"] == 64
+    assert 0 <= record["results"]["seeds"][0]["test_roc_auc"] <= 1
+    assert main(["benchmark", "triangles", "--method", "protonet", "--fingerprint-bits", "64", *common]) != 0
+    assert "--fingerprint-bits is for molecules" in capsys.readouterr().err
+
+
 @pytest.fixture(scope="module")
 def fsmol(shared_data: Path):
     return load_dataset("fsmol", data_dir_override=shared_data, progress=False)

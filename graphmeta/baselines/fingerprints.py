@@ -13,7 +13,6 @@ Typical use::
 
 from __future__ import annotations
 
-from functools import lru_cache
 from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
@@ -21,7 +20,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_array, check_is_fitted, check_X_y
 
-from graphmeta.data.featurize import InvalidSmilesError, MoleculeFeaturizer
+from graphmeta.data.featurize import InvalidSmilesError, MoleculeFeaturizer, morgan_generator
 
 __all__ = [
     "ecfp4",
@@ -31,13 +30,6 @@ __all__ = [
     "tanimoto_distance",
     "evaluate_fingerprint_baseline",
 ]
-
-
-@lru_cache(maxsize=8)
-def _morgan_generator(radius: int, n_bits: int) -> Any:
-    from rdkit.Chem import rdFingerprintGenerator
-
-    return rdFingerprintGenerator.GetMorganGenerator(radius=radius, fpSize=n_bits)
 
 
 def ecfp4(
@@ -73,7 +65,7 @@ def ecfp4(
     if n_bits < 1 or radius < 0:
         raise ValueError(f"need n_bits >= 1 and radius >= 0, got n_bits={n_bits}, radius={radius}")
     parser = featurizer or MoleculeFeaturizer()
-    generator = _morgan_generator(int(radius), int(n_bits))
+    generator = morgan_generator(int(radius), int(n_bits))
     fingerprint = generator.GetCountFingerprintAsNumPy if use_counts else generator.GetFingerprintAsNumPy
     out = np.zeros((len(smiles), n_bits), dtype=np.uint8)
     iterator: Iterable[tuple[int, str]] = enumerate(smiles)

@@ -25,7 +25,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from graphmeta.benchmarks.common import baseline_results, mean_std, task_mean
-from graphmeta.benchmarks.methods import BASELINE_METHODS, META_METHODS, method_overrides
+from graphmeta.benchmarks.methods import BASELINE_METHODS, META_METHODS, fingerprint_options, method_overrides
 from graphmeta.benchmarks.published import FSMOL_PUBLISHED, FSMOL_SOURCE
 from graphmeta.data.episodes import Episode, NotEnoughExamplesError, StratifiedSupportSampler, episode_rng
 from graphmeta.data.splits import TaskSplit, predefined_split
@@ -60,6 +60,7 @@ class FsmolSettings:
     valid_tasks: int | None = None  # only the first N validation tasks (quick runs)
     query_cap: int | None = None  # cap on the test query; None = the protocol (all other molecules)
     pretrained_encoder: str | None = None  # backbone from `graphmeta pretrain` (encoder.pt)
+    fingerprint_bits: int = 0  # > 0: ECFP4 bits beside the GNN readout (the collection must be featurized with them)
     norm: str = "task"  # backbone normalization mode (graphmeta.nn.norm)
 
     @classmethod
@@ -98,7 +99,8 @@ def _config(method: str, settings: FsmolSettings, seed: int) -> TrainConfig:
                 k_shot=settings.train_shots, n_query=settings.train_query, val_draws=settings.val_draws,
                 val_query=settings.val_query, val_metric="delta_auprc", val_support_size=settings.val_support_size,
                 seed=seed, hidden_channels=settings.hidden_channels, num_layers=settings.num_layers,
-                pretrained_encoder=settings.pretrained_encoder, norm=settings.norm)
+                pretrained_encoder=settings.pretrained_encoder,
+                encoder_options=fingerprint_options(settings.fingerprint_bits), norm=settings.norm)
     return TrainConfig(**{**base, **method_overrides(method)})
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["META_METHODS", "BASELINE_METHODS", "METHODS", "method_overrides"]
+__all__ = ["META_METHODS", "BASELINE_METHODS", "METHODS", "method_overrides", "fingerprint_options"]
 
 #: ``TrainConfig`` overrides of each meta-learning method (the demo uses ``protonet`` and ``maml``).
 META_METHODS: dict[str, dict[str, Any]] = {
@@ -29,3 +29,8 @@ def method_overrides(method: str) -> dict[str, Any]:
     if method not in META_METHODS:
         raise KeyError(f"unknown meta-learning method {method!r}; known: {sorted(META_METHODS)}")
     return dict(META_METHODS[method])
+
+
+def fingerprint_options(bits: int) -> dict[str, Any]:
+    """``TrainConfig.encoder_options`` of a backbone that reads ``bits`` ECFP4 bits beside its readout (0: none)."""
+    return {"fingerprint_channels": bits} if bits else {}

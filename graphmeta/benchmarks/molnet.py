@@ -41,7 +41,7 @@ from typing import Any, Callable, Sequence
 from tqdm.auto import tqdm
 
 from graphmeta.benchmarks.common import baseline_results, mean_std, task_mean
-from graphmeta.benchmarks.methods import BASELINE_METHODS, META_METHODS, method_overrides
+from graphmeta.benchmarks.methods import BASELINE_METHODS, META_METHODS, fingerprint_options, method_overrides
 from graphmeta.benchmarks.published import MOLNET_PUBLISHED, MOLNET_SOURCE
 from graphmeta.atomic import atomic_write_json
 from graphmeta.benchmarks.record import git_commit, machine
@@ -83,6 +83,7 @@ class MolnetSettings:
     cv_seed: int | None = 0  # the one CV's seed, its choice used by every seed; None = a CV per seed
     query_cap: int | None = None  # cap on the *test* query (None = the protocol: all other molecules)
     pretrained_encoder: str | None = None  # backbone from `graphmeta pretrain` (encoder.pt)
+    fingerprint_bits: int = 0  # > 0: ECFP4 bits beside the GNN readout (the collection must be featurized with them)
 
     @classmethod
     def quick(cls, shots: int = 10) -> "MolnetSettings":
@@ -101,7 +102,8 @@ def _config(method: str, settings: MolnetSettings, seed: int, steps: int, overri
     base = dict(steps=steps, eval_every=min(settings.eval_every, steps), meta_batch_size=settings.meta_batch_size,
                 k_shot=settings.shots, n_query=settings.train_query, val_draws=settings.cv_draws,
                 val_query=settings.cv_query, seed=seed, hidden_channels=settings.hidden_channels,
-                num_layers=settings.num_layers, pretrained_encoder=settings.pretrained_encoder)
+                num_layers=settings.num_layers, pretrained_encoder=settings.pretrained_encoder,
+                encoder_options=fingerprint_options(settings.fingerprint_bits))
     return TrainConfig(**{**base, **method_overrides(method), **overrides})
 
 
@@ -175,8 +177,14 @@ def _save_seed(path: Path, settings: MolnetSettings, result: dict[str, Any]) -> 
     atomic_write_json({"settings": settings.to_dict(), "commit": git_commit(), "result": result}, path)
 
 
+#: Settings added after per-seed files were first written, with their defaults: a file without one of them
+#: was written with the default, so it stays comparable.
+_ADDED_SETTINGS: dict[str, Any] = {"fingerprint_bits": 0}
+
+
 def _comparable(settings: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in settings.items() if k != "seeds"}
+    return {k: v for k, v in settings.items()
+            if k != "seeds" and not (k in _ADDED_SETTINGS and v == _ADDED_SETTINGS[k])}
 
 
 def _load_seed(path: Path, settings: MolnetSettings) -> dict[str, Any] | None:

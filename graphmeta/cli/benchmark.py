@@ -16,6 +16,7 @@ from graphmeta.benchmarks.report import (format_mean_std, fsmol_markdown_table, 
 from graphmeta.benchmarks.tu import TU_BENCHMARKS, TUSettings, check_tu_method, run_tu
 from graphmeta.cli.base import Subcommand, add_data_dir_argument
 from graphmeta.data.api import load_dataset
+from graphmeta.data.featurize import MoleculeFeaturizer
 
 BENCHMARKS = (*MOLNET_DATASETS, "fsmol", *TU_BENCHMARKS)
 
@@ -58,6 +59,9 @@ class BenchmarkCommand(Subcommand):
         parser.add_argument("--pretrained", default=None, metavar="ENCODER_PT",
                             help="molecules: start the backbone from `graphmeta pretrain`'s encoder.pt (its width, "
                                  "depth and featurizer must match)")
+        parser.add_argument("--fingerprint-bits", type=int, default=0, metavar="BITS",
+                            help="molecules: meta-learners also read each molecule's ECFP4 (BITS bits, e.g. 2048) "
+                                 "beside the GNN readout, as FS-Mol's ProtoNet does (default 0: the GNN alone)")
         parser.add_argument("--norm", nargs="+", choices=["task", "running", "layer", "none"], default=None,
                             help="normalization mode (default: task); MoleculeNet: several are a grid the "
                                  "leave-tasks-out CV chooses from; FS-Mol: one mode")
@@ -98,6 +102,14 @@ class BenchmarkCommand(Subcommand):
         print(f"{describe(result)} -> {path}" + (f", {png}" if png else ""))
         return result
 
+    @staticmethod
+    def _load_molecules(name: str, args: argparse.Namespace, progress: bool) -> Any:
+        """A molecular collection, featurized with ECFP4 bits too when ``--fingerprint-bits`` asks for them."""
+        if args.fingerprint_bits < 0:
+            raise ValueError(f"--fingerprint-bits must be >= 0, got {args.fingerprint_bits}")
+        return load_dataset(name, data_dir_override=args.data_dir, progress=progress,
+                            featurizer=MoleculeFeaturizer(fingerprint_bits=args.fingerprint_bits))
+
     @classmethod
     def _run_tu(cls, args: argparse.Namespace, progress: bool) -> str:
         """The TU protocol for every shot count and method; returns the markdown table."""
@@ -105,6 +117,8 @@ class BenchmarkCommand(Subcommand):
                                   progress=progress)
         if args.pretrained:
             raise ValueError("--pretrained backbones are molecular; the TU benchmarks train from scratch")
+        if args.fingerprint_bits:
+            raise ValueError("--fingerprint-bits is for molecules; the TU graphs have no fingerprints")
         methods = args.method or _DEFAULT_METHODS["tu"]
         for method in methods:  # refuse a method that does not apply before anything runs
             check_tu_method(method)
@@ -131,8 +145,9 @@ class BenchmarkCommand(Subcommand):
         if args.norm and len(set(args.norm)) > 1:
             raise ValueError("fsmol takes one --norm mode (it selects on its validation assays, not by a "
                              f"leave-tasks-out CV over modes), got {args.norm}")
-        collection = load_dataset("fsmol", data_dir_override=args.data_dir, progress=progress)
+        collection = cls._load_molecules("fsmol", args, progress)
         settings = cls._apply(FsmolSettings.quick() if args.quick else FsmolSettings(), args, "steps")
+        settings.fingerprint_bits = args.fingerprint_bits
         if args.support_sizes:
             settings.support_sizes = tuple(args.support_sizes)
         settings.pretrained_encoder = args.pretrained
@@ -151,7 +166,7 @@ class BenchmarkCommand(Subcommand):
 
     @classmethod
     def _run_molnet(cls, args: argparse.Namespace, progress: bool) -> str:
-        collection = load_dataset(args.benchmark, data_dir_override=args.data_dir, progress=progress)
+        collection = cls._load_molecules(args.benchmark, args, progress)
 
         def describe(r: dict[str, Any]) -> str:
             s = r["summary"]
@@ -164,6 +179,7 @@ class BenchmarkCommand(Subcommand):
             settings = cls._apply(MolnetSettings.quick(shots) if args.quick else MolnetSettings(shots=shots), args,
                                   "max_steps")
             settings.pretrained_encoder = args.pretrained
+            settings.fingerprint_bits = args.fingerprint_bits
             if args.cv_per_seed:
                 settings.cv_seed = None
             if args.norm:

@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Iterable, Literal, Sequence
+from functools import lru_cache
+from typing import Any, Iterable, Literal, Sequence
 
 import numpy as np
 import torch
@@ -26,8 +27,8 @@ from torch_geometric.data import Data
 
 from graphmeta.parallel import chunk_bounds, fork_map, resolve_workers
 
-__all__ = ["InvalidSmilesError", "MoleculeFeaturizer", "FeaturizedMolecules", "featurizer_version", "ATOM_FEATURES",
-           "BOND_FEATURES"]
+__all__ = ["InvalidSmilesError", "MoleculeFeaturizer", "FeaturizedMolecules", "featurizer_version", "morgan_generator",
+           "atoms_and_bonds_key", "ATOM_FEATURES", "BOND_FEATURES"]
 
 #: Shortest input :meth:`MoleculeFeaturizer.featurize_many` splits over worker processes (below it, the
 #: process start-up costs more than it saves).
@@ -61,6 +62,14 @@ _BOND_TYPE = {1.0: 0, 2.0: 1, 3.0: 2, 1.5: 3}
 _STEREO_CHARS = frozenset("@/\\|")
 
 
+@lru_cache(maxsize=8)
+def morgan_generator(radius: int, n_bits: int) -> Any:
+    """RDKit's Morgan (ECFP) fingerprint generator, ``radius`` 2 = ECFP4, folded to ``n_bits`` (one per setting)."""
+    from rdkit.Chem import rdFingerprintGenerator
+
+    return rdFingerprintGenerator.GetMorganGenerator(radius=radius, fpSize=n_bits)
+
+
 def featurizer_version(key: str | None) -> str | None:
     """The version part of a featurizer's :attr:`~MoleculeFeaturizer.cache_key` (``"1"`` in
     ``graphmeta-categorical-v1-h0-lenient``); ``None`` for graphs that no featurizer made (e.g. TU data)."""
@@ -68,6 +77,12 @@ def featurizer_version(key: str | None) -> str | None:
         return None
     match = re.search(r"-v([^-]+)-h\d", key)
     return match.group(1) if match else None
+
+
+def atoms_and_bonds_key(key: str | None) -> str | None:
+    """A featurizer's :attr:`~MoleculeFeaturizer.cache_key` without its fingerprint part: featurizers with equal
+    keys here make the same atom and bond tensors (a backbone pretrained on one fits graphs from the other)."""
+    return None if key is None else re.sub(r"-ecfp4x\d+$", "", key)
 
 
 class InvalidSmilesError(ValueError):
@@ -87,6 +102,7 @@ class FeaturizedMolecules:
     edge_attr: np.ndarray  # [n_edges, len(BOND_FEATURES)] int64
     node_ptr: np.ndarray  # [n_molecules + 1] int64
     edge_ptr: np.ndarray  # [n_molecules + 1] int64
+    fingerprint: np.ndarray | None = None  # [n_molecules, fingerprint_bits] uint8 0/1, from a featurizer with them
 
 
 class MoleculeFeaturizer:
@@ -98,6 +114,10 @@ class MoleculeFeaturizer:
             the valence check (so hypervalent metal complexes that older RDKit versions accepted, such as 8
             Tox21 and 7 HIV molecules, are kept: all other sanitization steps still run); ``"strict"`` rejects
             them. Unparseable text fails in both modes. (default: :obj:`"lenient"`)
+        fingerprint_bits (int, optional): also give each molecule its ECFP4 bits (Morgan radius 2, folded to this
+            many bits) as the graph-level field ``fingerprint`` ``[1, fingerprint_bits]`` ``uint8``: a backbone
+            built with ``fingerprint_channels`` feeds them beside the GNN readout, as FS-Mol's ProtoNet does
+            (``0``: none). (default: ``0``)
 
     Shapes:
         - **output:** :class:`~torch_geometric.data.Data` with ``x`` :math:`(|V|, 8)` long,
@@ -115,19 +135,25 @@ class MoleculeFeaturizer:
     atom_vocab: tuple[int, ...] = tuple(ATOM_FEATURES.values())
     bond_vocab: tuple[int, ...] = tuple(BOND_FEATURES.values())
 
-    def __init__(self, add_hydrogens: bool = False, sanitize: Literal["lenient", "strict"] = "lenient") -> None:
+    def __init__(self, add_hydrogens: bool = False, sanitize: Literal["lenient", "strict"] = "lenient",
+                 fingerprint_bits: int = 0) -> None:
         if sanitize not in ("lenient", "strict"):
             raise ValueError(f"sanitize must be 'lenient' or 'strict', got {sanitize!r}")
+        if isinstance(fingerprint_bits, bool) or not isinstance(fingerprint_bits, int) or fingerprint_bits < 0:
+            raise ValueError(f"fingerprint_bits must be a non-negative integer, got {fingerprint_bits!r}")
         self.add_hydrogens = add_hydrogens
         self.sanitize = sanitize
+        self.fingerprint_bits = fingerprint_bits
 
     def __repr__(self) -> str:
-        return f"{self.__class__.__name__}(add_hydrogens={self.add_hydrogens}, sanitize={self.sanitize!r})"
+        bits = f", fingerprint_bits={self.fingerprint_bits}" if self.fingerprint_bits else ""
+        return f"{self.__class__.__name__}(add_hydrogens={self.add_hydrogens}, sanitize={self.sanitize!r}{bits})"
 
     @property
     def cache_key(self) -> str:
         """A string that changes whenever the featurizer would produce different tensors."""
-        return f"{self.name}-v{self.version}-h{int(self.add_hydrogens)}-{self.sanitize}"
+        bits = f"-ecfp4x{self.fingerprint_bits}" if self.fingerprint_bits else ""
+        return f"{self.name}-v{self.version}-h{int(self.add_hydrogens)}-{self.sanitize}{bits}"
 
     @classmethod
     def from_cache_key(cls, key: str) -> "MoleculeFeaturizer":
@@ -136,9 +162,12 @@ class MoleculeFeaturizer:
         Raises ``ValueError`` for another featurizer or another version of this one: its graphs would not be
         what the model saw in training.
         """
+        match = re.search(r"-ecfp4x(\d+)$", key)
+        bits = int(match.group(1)) if match else 0
         for add_hydrogens in (False, True):
             for sanitize in ("lenient", "strict"):
-                featurizer = cls(add_hydrogens=add_hydrogens, sanitize=sanitize)  # type: ignore[arg-type]
+                featurizer = cls(add_hydrogens=add_hydrogens, sanitize=sanitize,  # type: ignore[arg-type]
+                                 fingerprint_bits=bits)
                 if featurizer.cache_key == key:
                     return featurizer
         raise ValueError(f"featurizer {key!r} is not available in this graphmeta (it has {cls.name} version "
@@ -227,11 +256,25 @@ class MoleculeFeaturizer:
         return n_atoms, n_edges
 
     def _featurize_into(
-        self, item: str | Chem.Mol, atoms: list[int], bonds: list[int], src: list[int], dst: list[int]
+        self, item: str | Chem.Mol, atoms: list[int], bonds: list[int], src: list[int], dst: list[int],
+        fingerprints: list[np.ndarray] | None = None,
     ) -> tuple[int, int]:
         mol = self._prepare(item)
         stereo_free = isinstance(item, str) and not _STEREO_CHARS.intersection(item)
-        return self._append_features(mol, stereo_free, atoms, bonds, src, dst)
+        counts = self._append_features(mol, stereo_free, atoms, bonds, src, dst)
+        if fingerprints is not None:
+            fingerprints.append(morgan_generator(2, self.fingerprint_bits).GetFingerprintAsNumPy(mol))
+        return counts
+
+    def _fingerprint_list(self) -> list[np.ndarray] | None:
+        return [] if self.fingerprint_bits else None
+
+    def _stack_fingerprints(self, fingerprints: list[np.ndarray] | None) -> np.ndarray | None:
+        if fingerprints is None:
+            return None
+        if not fingerprints:
+            return np.zeros((0, self.fingerprint_bits), dtype=np.uint8)
+        return np.stack(fingerprints).astype(np.uint8, copy=False)
 
     def __call__(self, mol_or_smiles: str | Chem.Mol) -> Data:
         """Featurizes one molecule (SMILES string or RDKit ``Mol``) into a :class:`Data` graph."""
@@ -239,19 +282,24 @@ class MoleculeFeaturizer:
         bonds: list[int] = []
         src: list[int] = []
         dst: list[int] = []
-        n, e = self._featurize_into(mol_or_smiles, atoms, bonds, src, dst)
+        fingerprints = self._fingerprint_list()
+        n, e = self._featurize_into(mol_or_smiles, atoms, bonds, src, dst, fingerprints)
         flat_np = np.array(atoms + src + dst + bonds, dtype=np.int64)
         a, b = n * len(ATOM_FEATURES), n * len(ATOM_FEATURES) + 2 * e
         _clip_atoms(flat_np[:a].reshape(n, len(ATOM_FEATURES)))
         _clip_bonds(flat_np[b:].reshape(e, len(BOND_FEATURES)))
         flat = torch.from_numpy(flat_np)
         smiles = mol_or_smiles if isinstance(mol_or_smiles, str) else Chem.MolToSmiles(mol_or_smiles)
-        return Data(
+        data = Data(
             x=flat[:a].view(n, len(ATOM_FEATURES)),
             edge_index=flat[a:b].view(2, e),
             edge_attr=flat[b:].view(e, len(BOND_FEATURES)),
             smiles=smiles,
         )
+        stacked = self._stack_fingerprints(fingerprints)
+        if stacked is not None:
+            data.fingerprint = torch.from_numpy(stacked)
+        return data
 
     def featurize_many(
         self,
@@ -285,12 +333,13 @@ class MoleculeFeaturizer:
         node_counts: list[int] = []
         edge_counts: list[int] = []
         invalid: dict[int, str] = {}
+        fingerprints = self._fingerprint_list()
         iterator: Iterable = molecules
         if progress:
             iterator = tqdm(molecules, total=total, desc="featurizing", unit="mol", leave=False)
         for i, item in enumerate(iterator):
             try:
-                n_atoms, n_edges = self._featurize_into(item, atoms, bonds, src, dst)
+                n_atoms, n_edges = self._featurize_into(item, atoms, bonds, src, dst, fingerprints)
             except InvalidSmilesError as err:
                 invalid[i] = str(err)
                 continue
@@ -306,6 +355,7 @@ class MoleculeFeaturizer:
             edge_attr=edge_attr,
             node_ptr=_ptr(node_counts),
             edge_ptr=_ptr(edge_counts),
+            fingerprint=self._stack_fingerprints(fingerprints),
         )
         return out, invalid
 
@@ -350,7 +400,8 @@ def _concat_featurized(parts: Sequence[tuple[FeaturizedMolecules, dict[int, str]
     merged = FeaturizedMolecules(
         x=np.concatenate([f.x for f in feats]), edge_index=np.concatenate([f.edge_index for f in feats], axis=1),
         edge_attr=np.concatenate([f.edge_attr for f in feats]), node_ptr=ptr([f.node_ptr for f in feats]),
-        edge_ptr=ptr([f.edge_ptr for f in feats]))
+        edge_ptr=ptr([f.edge_ptr for f in feats]),
+        fingerprint=None if feats[0].fingerprint is None else np.concatenate([f.fingerprint for f in feats]))
     invalid = {start + i: reason for (_, bad), start in zip(parts, starts) for i, reason in bad.items()}
     return merged, invalid
 

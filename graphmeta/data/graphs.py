@@ -30,7 +30,10 @@ from graphmeta.data.arrayfiles import ArrayFileError, read_arrays, write_arrays
 if TYPE_CHECKING:
     from graphmeta.data.featurize import FeaturizedMolecules
 
-__all__ = ["GraphStore", "segment_arange"]
+__all__ = ["GRAPH_LEVEL_FIELDS", "GraphStore", "segment_arange"]
+
+#: ``Data`` attributes that hold one row per graph (``[1, F]`` in a ``Data``), e.g. a molecule's fingerprint.
+GRAPH_LEVEL_FIELDS: frozenset[str] = frozenset({"fingerprint"})
 
 
 def segment_arange(counts: Tensor) -> Tensor:
@@ -54,6 +57,7 @@ class GraphStore:
         edge_index: ``[2, n_edges]`` long, node indices local to each graph.
         node_ptr: ``[n_graphs + 1]`` long, graph ``i`` owns nodes ``node_ptr[i]:node_ptr[i+1]``.
         edge_ptr: ``[n_graphs + 1]`` long, graph ``i`` owns edges ``edge_ptr[i]:edge_ptr[i+1]``.
+        graph_fields: per-graph tensors (``fingerprint``...), first dimension = number of graphs.
 
     ``check_edges=False`` (constructor only) skips the scan of every edge index in :meth:`validate`; a store
     mapped from files uses it so that opening reads no edge (the files were checked when written).
@@ -64,6 +68,7 @@ class GraphStore:
     edge_ptr: Tensor
     node_fields: dict[str, Tensor] = field(default_factory=dict)
     edge_fields: dict[str, Tensor] = field(default_factory=dict)
+    graph_fields: dict[str, Tensor] = field(default_factory=dict)
     check_edges: InitVar[bool] = True
 
     def __post_init__(self, check_edges: bool) -> None:
@@ -72,6 +77,7 @@ class GraphStore:
         self.edge_ptr = _as_tensor(self.edge_ptr).long()
         self.node_fields = {k: _as_tensor(v) for k, v in self.node_fields.items()}
         self.edge_fields = {k: _as_tensor(v) for k, v in self.edge_fields.items()}
+        self.graph_fields = {k: _as_tensor(v) for k, v in self.graph_fields.items()}
         self.validate(edges=check_edges)
 
     def validate(self, edges: bool = True) -> None:
@@ -94,6 +100,9 @@ class GraphStore:
         for name, value in self.edge_fields.items():
             if value.shape[0] != n_edges:
                 raise ValueError(f"edge field {name!r} has {value.shape[0]} rows, expected {n_edges}")
+        for name, value in self.graph_fields.items():
+            if value.shape[0] != n_graphs:
+                raise ValueError(f"graph field {name!r} has {value.shape[0]} rows, expected {n_graphs}")
         if edges and n_edges:
             sizes = (self.node_ptr[1:] - self.node_ptr[:-1]).repeat_interleave(self.edge_ptr[1:] - self.edge_ptr[:-1])
             if bool((self.edge_index < 0).any()) or bool((self.edge_index >= sizes).any()):
@@ -102,12 +111,15 @@ class GraphStore:
     # -- construction --------------------------------------------------------------------------------------
     @classmethod
     def from_data_list(cls, graphs: Sequence[Data]) -> "GraphStore":
-        """Builds a store from PyG ``Data`` objects (all with the same fields)."""
+        """Builds a store from PyG ``Data`` objects (all with the same fields; :data:`GRAPH_LEVEL_FIELDS` are
+        per-graph rows)."""
         if not graphs:
             raise ValueError("cannot build a GraphStore from an empty list of graphs")
         first = graphs[0]
-        node_keys = [k for k in first.keys() if k != "edge_index" and first.is_node_attr(k) and torch.is_tensor(first[k])]
-        edge_keys = [k for k in first.keys() if k != "edge_index" and first.is_edge_attr(k) and torch.is_tensor(first[k])]
+        tensors = [k for k in first.keys() if k != "edge_index" and torch.is_tensor(first[k])]
+        graph_keys = [k for k in tensors if k in GRAPH_LEVEL_FIELDS]
+        node_keys = [k for k in tensors if k not in GRAPH_LEVEL_FIELDS and first.is_node_attr(k)]
+        edge_keys = [k for k in tensors if k not in GRAPH_LEVEL_FIELDS and first.is_edge_attr(k)]
         node_counts = torch.tensor([g.num_nodes for g in graphs], dtype=torch.long)
         edge_counts = torch.tensor([g.num_edges for g in graphs], dtype=torch.long)
         return cls(
@@ -116,13 +128,16 @@ class GraphStore:
             edge_ptr=torch.cat([torch.zeros(1, dtype=torch.long), edge_counts.cumsum(0)]),
             node_fields={k: torch.cat([g[k] for g in graphs]) for k in node_keys},
             edge_fields={k: torch.cat([g[k] for g in graphs]) for k in edge_keys},
+            graph_fields={k: torch.cat([g[k].reshape(1, -1) for g in graphs]) for k in graph_keys},
         )
 
     @classmethod
     def from_featurized(cls, feats: "FeaturizedMolecules") -> "GraphStore":
-        """The store of molecules featurized by :meth:`MoleculeFeaturizer.featurize_many` (``x``, ``edge_attr``)."""
+        """The store of molecules featurized by :meth:`MoleculeFeaturizer.featurize_many` (``x``, ``edge_attr``
+        and, from a featurizer with fingerprints, ``fingerprint``)."""
+        graph_fields = {"fingerprint": feats.fingerprint} if feats.fingerprint is not None else {}
         return cls(edge_index=feats.edge_index, node_ptr=feats.node_ptr, edge_ptr=feats.edge_ptr,
-                   node_fields={"x": feats.x}, edge_fields={"edge_attr": feats.edge_attr})
+                   node_fields={"x": feats.x}, edge_fields={"edge_attr": feats.edge_attr}, graph_fields=graph_fields)
 
     @classmethod
     def concat(cls, stores: Sequence["GraphStore"]) -> "GraphStore":
@@ -140,6 +155,7 @@ class GraphStore:
             edge_ptr=cat_ptr([s.edge_ptr for s in stores]),
             node_fields={k: torch.cat([s.node_fields[k] for s in stores]) for k in stores[0].node_fields},
             edge_fields={k: torch.cat([s.edge_fields[k] for s in stores]) for k in stores[0].edge_fields},
+            graph_fields={k: torch.cat([s.graph_fields[k] for s in stores]) for k in stores[0].graph_fields},
         )
 
     # -- access --------------------------------------------------------------------------------------------
@@ -169,6 +185,8 @@ class GraphStore:
             data[key] = value[n0:n1]
         for key, value in self.edge_fields.items():
             data[key] = value[e0:e1]
+        for key, value in self.graph_fields.items():
+            data[key] = value[index:index + 1]
         return data
 
     def subset(self, graph_ids: Tensor | Sequence[int]) -> "GraphStore":
@@ -181,6 +199,7 @@ class GraphStore:
             edge_ptr=torch.cat([torch.zeros(1, dtype=torch.long), edge_counts.cumsum(0)]),
             node_fields={k: v[node_idx] for k, v in self.node_fields.items()},
             edge_fields={k: v[edge_idx] for k, v in self.edge_fields.items()},
+            graph_fields={k: v[ids] for k, v in self.graph_fields.items()},
         )
 
     def _gather_index(self, ids: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
@@ -204,6 +223,7 @@ class GraphStore:
         offsets = torch.repeat_interleave(new_node_ptr[:-1], edge_counts, output_size=int(edge_counts.sum()))
         fields: dict[str, Tensor] = {k: v[node_idx] for k, v in self.node_fields.items()}
         fields.update({k: v[edge_idx] for k, v in self.edge_fields.items()})
+        fields.update({k: v[ids] for k, v in self.graph_fields.items()})
         return Batch(
             edge_index=self.edge_index[:, edge_idx] + offsets,
             batch=torch.repeat_interleave(torch.arange(len(ids)), node_counts, output_size=int(node_counts.sum())),
@@ -221,6 +241,7 @@ class GraphStore:
             "edge_ptr": self.edge_ptr,
             "node_fields": dict(self.node_fields),
             "edge_fields": dict(self.edge_fields),
+            "graph_fields": dict(self.graph_fields),
         }
 
     @classmethod
@@ -236,8 +257,9 @@ class GraphStore:
         arrays = {"edge_index": self.edge_index, "node_ptr": self.node_ptr, "edge_ptr": self.edge_ptr}
         arrays.update({f"node.{k}": v for k, v in self.node_fields.items()})
         arrays.update({f"edge.{k}": v for k, v in self.edge_fields.items()})
+        arrays.update({f"graph.{k}": v for k, v in self.graph_fields.items()})
         meta = {"kind": "graph-store", "n_graphs": len(self), "node_fields": list(self.node_fields),
-                "edge_fields": list(self.edge_fields)}
+                "edge_fields": list(self.edge_fields), "graph_fields": list(self.graph_fields)}
         return write_arrays(folder, arrays, meta)
 
     @classmethod
@@ -261,6 +283,7 @@ class GraphStore:
                        edge_ptr=arrays["edge_ptr"].clone(),
                        node_fields={k: arrays[f"node.{k}"] for k in meta["node_fields"]},
                        edge_fields={k: arrays[f"edge.{k}"] for k in meta["edge_fields"]},
+                       graph_fields={k: arrays[f"graph.{k}"] for k in meta.get("graph_fields", [])},
                        check_edges=verify or not mmap)
         except KeyError as err:
             raise ArrayFileError(f"{folder}: the manifest lists no array {err}") from None

@@ -23,6 +23,7 @@ from torch_geometric.utils import degree
 
 from graphmeta.data.featurize import MoleculeFeaturizer
 from graphmeta.nn.encoders import CategoricalEncoder, ContinuousEncoder
+from graphmeta.nn.fingerprint import FingerprintFusion
 from graphmeta.nn.gat import GATLayer
 from graphmeta.nn.gcn import GCNLayer
 from graphmeta.nn.gin import GINELayer
@@ -90,6 +91,9 @@ class GraphEncoder(nn.Module):
         readout (str, optional): ``"mean"``, ``"sum"`` or ``"attention"`` (gated) pooling. (default: ``"mean"``)
         heads (int, optional): attention heads of ``"gat"``, concatenated, each of size
             ``hidden_channels // heads`` (must divide ``hidden_channels``); unused by other layers. (default: ``4``)
+        fingerprint_channels (int, optional): also read each graph's ``fingerprint`` field (e.g. ECFP4 bits from
+            ``MoleculeFeaturizer(fingerprint_bits=...)``) and fuse it with the readout
+            (:class:`~.fingerprint.FingerprintFusion`); ``0``: the GNN alone. (default: ``0``)
 
     Shapes:
         - **input:** a task batch with ``batch.batch``, ``edge_index`` and the node/edge fields above
@@ -108,6 +112,7 @@ class GraphEncoder(nn.Module):
         norm: NormMode = "task",
         readout: ReadoutMode = "mean",
         heads: int = 4,
+        fingerprint_channels: int = 0,
     ) -> None:
         super().__init__()
         if conv not in CONVS:
@@ -124,7 +129,7 @@ class GraphEncoder(nn.Module):
             "conv": conv, "hidden_channels": hidden_channels, "num_layers": num_layers,
             "atom_vocab": list(atom_vocab) if atom_vocab else None, "bond_vocab": list(bond_vocab) if bond_vocab else None,
             "node_attr_channels": node_attr_channels, "degree_vocab": degree_vocab, "norm": norm, "readout": readout,
-            "heads": heads,
+            "heads": heads, "fingerprint_channels": fingerprint_channels,
         }
         self.conv, self.hidden_channels = conv, hidden_channels
         self.atom_encoder = CategoricalEncoder(atom_vocab, hidden_channels) if atom_vocab else None
@@ -136,6 +141,7 @@ class GraphEncoder(nn.Module):
         self.layers = nn.ModuleList([_make_layer(conv, hidden_channels, heads) for _ in range(num_layers)])
         self.norms = nn.ModuleList([TaskNorm(hidden_channels, norm) for _ in range(num_layers)])
         self.readout = Readout(readout, hidden_channels)
+        self.fingerprint = FingerprintFusion(hidden_channels, fingerprint_channels) if fingerprint_channels else None
 
     def _encode_nodes(self, data: Any, layout: TaskLayout) -> Tensor:
         parts = []
@@ -186,7 +192,14 @@ class GraphEncoder(nn.Module):
         """
         layout = layout or BatchLayout.of(task_batch)
         h = self.node_embeddings(task_batch, layout, update_running_stats)
-        return self.readout(h, task_batch.batch.batch, int(task_batch.graph_task.numel()), layout.nodes)
+        graphs = self.readout(h, task_batch.batch.batch, int(task_batch.graph_task.numel()), layout.nodes)
+        if self.fingerprint is None:
+            return graphs
+        fingerprint, bits = getattr(task_batch.batch, "fingerprint", None), self.fingerprint.fingerprint_channels
+        if fingerprint is None:
+            raise ValueError(f"this backbone reads fingerprints (fingerprint_channels={bits}) but the graphs have "
+                             f"none: featurize the molecules with MoleculeFeaturizer(fingerprint_bits={bits})")
+        return self.fingerprint(graphs, fingerprint, layout.graphs)
 
 
 class FewShotModel(nn.Module):
