@@ -128,3 +128,12 @@ def test_train_on_a_csv_skips_and_reports_tasks_too_small(tmp_path: Path, capsys
     out = capsys.readouterr().out
     assert code == 0 and "skipped 1 training task(s) with fewer than 4 positives or negatives" in out
     assert "1 training tasks (all tasks)" in out and (tmp_path / "run" / "model.pt").is_file()
+    code = main(["train", str(tmp_path / "assays.csv"), "--shots", "4", "--steps", "1", "--hidden", "8",
+                 "--layers", "1", "--meta-batch-size", "1", "--no-fallback", "--fingerprint-bits", "32",
+                 "--out", str(tmp_path / "fp"), "--no-progress"])
+    assert code == 0
+    from graphmeta.models import load_meta_model
+
+    meta = load_meta_model(tmp_path / "fp" / "model.pt")
+    assert meta.learner.model.encoder.config["fingerprint_channels"] == 32
+    assert meta.molecule_featurizer().fingerprint_bits == 32  # predict makes the same fingerprints

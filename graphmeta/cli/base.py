@@ -39,14 +39,16 @@ def add_dataset_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-download", action="store_true", help="fail instead of downloading missing files")
 
 
-def load_named_or_csv(args: argparse.Namespace, progress: bool = True) -> Any:
-    """The :class:`~graphmeta.data.tasks.TaskCollection` that :func:`add_dataset_arguments`' options name."""
+def load_named_or_csv(args: argparse.Namespace, progress: bool = True, featurizer: Any = None) -> Any:
+    """The :class:`~graphmeta.data.tasks.TaskCollection` that :func:`add_dataset_arguments`' options name
+    (``featurizer``: a :class:`~graphmeta.data.featurize.MoleculeFeaturizer`, default the standard one)."""
     from graphmeta.data.api import load_csv, load_dataset
 
     if str(args.dataset).lower().endswith((".csv", ".csv.gz")):
-        return load_csv(args.dataset, args.smiles_column, args.target_columns, args.task_type, progress=progress)
+        return load_csv(args.dataset, args.smiles_column, args.target_columns, args.task_type, progress=progress,
+                        featurizer=featurizer)
     return load_dataset(args.dataset, data_dir_override=args.data_dir, download=not args.no_download,
-                        progress=progress)
+                        progress=progress, featurizer=featurizer)
 
 
 def task_indices(collection: Any, refs: list[str]) -> list[int]:

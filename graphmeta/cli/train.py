@@ -22,7 +22,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from graphmeta.benchmarks.methods import META_METHODS, method_overrides
+from graphmeta.benchmarks.methods import META_METHODS, fingerprint_options, method_overrides
 from graphmeta.cli.base import (Subcommand, add_data_dir_argument, add_dataset_arguments, load_named_or_csv,
                                 task_indices)
 
@@ -57,6 +57,9 @@ class TrainCommand(Subcommand):
         parser.add_argument("--meta-batch-size", type=int, default=8, help="tasks per meta-step (default 8)")
         parser.add_argument("--hidden", type=int, default=128, help="GNN width (default 128)")
         parser.add_argument("--layers", type=int, default=5, help="GNN layers (default 5)")
+        parser.add_argument("--fingerprint-bits", type=int, default=0, metavar="BITS",
+                            help="also read each molecule's ECFP4 (BITS bits, e.g. 2048) beside the GNN readout "
+                                 "(default 0: the GNN alone); the model remembers it, predict makes them itself")
         parser.add_argument("--norm", choices=_NORMS, default="task",
                             help="normalization: task (per-episode statistics, default), running (per-molecule "
                                  "predictions), layer, none")
@@ -125,6 +128,7 @@ class TrainCommand(Subcommand):
     def _run(cls, args: argparse.Namespace, is_main: bool) -> int:
         from graphmeta.benchmarks.record import command_line
         from graphmeta.distributed import main_first
+        from graphmeta.data.featurize import MoleculeFeaturizer
         from graphmeta.meta.base_learners import default_base_learners
         from graphmeta.meta.superlearner import SuperLearner, fallback_from_training_tasks, prior_from_training_tasks
         from graphmeta.models import export_model
@@ -135,9 +139,11 @@ class TrainCommand(Subcommand):
                 raise ValueError(f"--{option.replace('_', '-')} must be positive, got {getattr(args, option)}")
         if not args.grad_clip >= 0:
             raise ValueError(f"--grad-clip must be 0 (no clipping) or positive, got {args.grad_clip}")
+        if args.fingerprint_bits < 0:
+            raise ValueError(f"--fingerprint-bits must be >= 0, got {args.fingerprint_bits}")
         progress = not args.no_progress and is_main
         with main_first():  # rank 0 featurizes and caches, the other ranks read its cache
-            collection = load_named_or_csv(args, progress)
+            collection = load_named_or_csv(args, progress, MoleculeFeaturizer(fingerprint_bits=args.fingerprint_bits))
         if collection.task_type != "binary":
             raise ValueError(f"{collection.name} has {collection.task_type} tasks; graphmeta train meta-trains on "
                              f"binary tasks (use the Python API's MetaTrainer with n_way for class splits)")
@@ -147,7 +153,8 @@ class TrainCommand(Subcommand):
                                 "meta_batch_size": args.meta_batch_size, "k_shot": args.shots,
                                 "hidden_channels": args.hidden, "num_layers": args.layers, "norm": args.norm,
                                 "seed": args.seed, "checkpoint_every": args.checkpoint_every,
-                                "grad_clip": args.grad_clip or None})
+                                "grad_clip": args.grad_clip or None,
+                                "encoder_options": fingerprint_options(args.fingerprint_bits)})
         if is_main:
             print(f"meta-training {args.learner} on {collection.name}: {len(split.train)} training tasks ({note}), "
                   f"{len(split.valid)} validation tasks, {args.steps} steps")
