@@ -268,3 +268,55 @@ def test_fsmol_cli_takes_one_norm_mode(tmp_path: Path, shared_data: Path, capsys
     code = main(["benchmark", "fsmol", "--quick", "--method", "protonet", "--norm", "task", "layer",
                  "--out", str(tmp_path), "--data-dir", str(shared_data), "--no-progress"])
     assert code != 0 and "fsmol takes one --norm mode" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_extra_training_tasks_never_bring_fsmol_evaluation_molecules(fsmol, shared_data: Path) -> None:
+    from graphmeta.benchmarks.extra_tasks import add_training_tasks, canonical_smiles
+    from graphmeta.data.featurize import MoleculeFeaturizer
+
+    sider = load_dataset("sider", data_dir_override=shared_data, progress=False)
+    combined, report = add_training_tasks(fsmol, [sider], min_per_class=9)
+    groups = combined.task_groups
+    assert groups["valid"] == fsmol.task_groups["valid"] and groups["test"] == fsmol.task_groups["test"]
+    assert combined.task_names[:fsmol.n_tasks] == fsmol.task_names  # FS-Mol's tasks keep their indices
+    for t in (0, fsmol.task_groups["test"][0]):
+        assert torch.equal(combined.labels.task(t)[1], fsmol.labels.task(t)[1])
+    added = groups["train"][len(fsmol.task_groups["train"]):]
+    r = report["sider"]
+    assert len(added) == r["tasks_added"] and r["tasks_added"] + r["tasks_too_small"] == sider.n_tasks
+    assert all(combined.task_names[t].startswith("sider:") for t in added)
+    held_ids = {g for t in (*fsmol.task_groups["valid"], *fsmol.task_groups["test"])
+                for g in fsmol.labels.task(t)[0].tolist()}
+    held = set(canonical_smiles([fsmol.smiles[g] for g in sorted(held_ids)]))
+    added_graphs = sorted({g for t in added for g in combined.labels.task(t)[0].tolist()})
+    assert added_graphs and min(added_graphs) >= len(fsmol.graphs)
+    assert not held & set(canonical_smiles([combined.smiles[g] for g in added_graphs]))
+    sider_canonical = canonical_smiles(sider.smiles)
+    expected_dropped = sum(sider_canonical[g] in held for t in range(sider.n_tasks)
+                           for g in sider.labels.task(t)[0].tolist())
+    assert r["labels_dropped_fsmol_evaluation_molecules"] == expected_dropped > 0
+    for t in added[:3]:  # an added task's labels are its SIDER labels minus the FS-Mol evaluation molecules
+        source = sider.task_names.index(combined.task_names[t].split(":", 1)[1])
+        ids, values = sider.labels.task(source)
+        keep = [i for i, g in enumerate(ids.tolist()) if sider_canonical[g] not in held]
+        assert torch.equal(combined.labels.task(t)[1], values[keep])
+        assert [combined.smiles[g] for g in combined.labels.task(t)[0].tolist()] == [
+            sider.smiles[g] for g in ids[keep].tolist()]
+    assert add_training_tasks(fsmol, [sider], min_per_class=10**6)[1]["sider"]["tasks_added"] == 0
+    other = load_dataset("sider", data_dir_override=shared_data, progress=False,
+                         featurizer=MoleculeFeaturizer(fingerprint_bits=16))
+    with pytest.raises(ValueError, match="same featurizer"):
+        add_training_tasks(fsmol, [other], min_per_class=9)
+
+
+@pytest.mark.slow
+def test_fsmol_cli_extra_train_records_what_was_added(tmp_path: Path, shared_data: Path,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    common = ["--quick", "--out", str(tmp_path), "--data-dir", str(shared_data), "--no-progress"]
+    assert main(["benchmark", "fsmol", "--method", "protonet", "--extra-train", "sider", *common]) == 0
+    record = json.loads((tmp_path / "fsmol_protonet_quick.json").read_text())["results"]
+    assert record["settings"]["extra_train"] == ["sider"] and record["extra_train_report"]["sider"]["tasks_added"] > 0
+    assert record["train_tasks"] == record["task_groups_present"]["train"] > 247
+    assert main(["benchmark", "tox21", "--method", "rf", "--extra-train", "sider", *common]) != 0
+    assert "--extra-train adds meta-training tasks to fsmol only" in capsys.readouterr().err

@@ -61,6 +61,7 @@ class FsmolSettings:
     query_cap: int | None = None  # cap on the test query; None = the protocol (all other molecules)
     pretrained_encoder: str | None = None  # backbone from `graphmeta pretrain` (encoder.pt)
     fingerprint_bits: int = 0  # > 0: ECFP4 bits beside the GNN readout (the collection must be featurized with them)
+    extra_train: tuple[str, ...] = ()  # other datasets whose tasks are added to meta-training (extra_tasks.py)
     norm: str = "task"  # backbone normalization mode (graphmeta.nn.norm)
 
     @classmethod
@@ -73,6 +74,7 @@ class FsmolSettings:
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
         out["support_sizes"], out["seeds"] = list(self.support_sizes), list(self.seeds)
+        out["extra_train"] = list(self.extra_train)
         return out
 
 

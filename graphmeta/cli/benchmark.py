@@ -62,6 +62,10 @@ class BenchmarkCommand(Subcommand):
         parser.add_argument("--fingerprint-bits", type=int, default=0, metavar="BITS",
                             help="molecules: meta-learners also read each molecule's ECFP4 (BITS bits, e.g. 2048) "
                                  "beside the GNN readout, as FS-Mol's ProtoNet does (default 0: the GNN alone)")
+        parser.add_argument("--extra-train", nargs="+", default=(), metavar="DATASET",
+                            help="fsmol: also meta-train on the tasks of these binary molecular datasets (e.g. toxcast "
+                                 "muv hiv tox21 sider), without FS-Mol's validation/test molecules (matched by "
+                                 "canonical SMILES; counts in the record)")
         parser.add_argument("--norm", nargs="+", choices=["task", "running", "layer", "none"], default=None,
                             help="normalization mode (default: task); MoleculeNet: several are a grid the "
                                  "leave-tasks-out CV chooses from; FS-Mol: one mode")
@@ -148,6 +152,16 @@ class BenchmarkCommand(Subcommand):
         collection = cls._load_molecules("fsmol", args, progress)
         settings = cls._apply(FsmolSettings.quick() if args.quick else FsmolSettings(), args, "steps")
         settings.fingerprint_bits = args.fingerprint_bits
+        report = None
+        if args.extra_train:
+            from graphmeta.benchmarks.extra_tasks import add_training_tasks
+
+            settings.extra_train = tuple(args.extra_train)
+            extras = [cls._load_molecules(name, args, progress) for name in args.extra_train]
+            collection, report = add_training_tasks(collection, extras, min_per_class=settings.train_shots + 1)
+            added = sum(r["tasks_added"] for r in report.values())
+            print(f"meta-training on {len(collection.task_groups['train'])} tasks: FS-Mol's "
+                  f"{len(collection.task_groups['train']) - added} and {added} from {', '.join(args.extra_train)}")
         if args.support_sizes:
             settings.support_sizes = tuple(args.support_sizes)
         settings.pretrained_encoder = args.pretrained
@@ -158,8 +172,11 @@ class BenchmarkCommand(Subcommand):
             sizes = ", ".join(f"@{k} {v['mean']:.4f}" for k, v in r["summary"]["by_size"].items())
             return f"fsmol {r['method']}: delta-AUPRC {sizes}"
 
-        results = [cls._record(args, f"fsmol_{method}", "fsmol",
-                               lambda: run_fsmol(collection, method, settings, progress=progress),
+        def run_method(method: str) -> dict[str, Any]:
+            result = run_fsmol(collection, method, settings, progress=progress)
+            return {**result, "extra_train_report": report} if report is not None else result
+
+        results = [cls._record(args, f"fsmol_{method}", "fsmol", lambda: run_method(method),
                                plot_fsmol_curves, describe)
                    for method in args.method or _DEFAULT_METHODS["molecules"]]
         return fsmol_markdown_table(results)
@@ -194,6 +211,9 @@ class BenchmarkCommand(Subcommand):
     @classmethod
     def run(cls, args: argparse.Namespace) -> int:
         progress = not args.no_progress
+        if args.extra_train and args.benchmark != "fsmol":
+            raise ValueError("--extra-train adds meta-training tasks to fsmol only (the other protocols fix their "
+                             "training tasks)")
         if args.benchmark in TU_BENCHMARKS:
             table = cls._run_tu(args, progress)
         elif args.benchmark == "fsmol":
