@@ -50,6 +50,9 @@ def test_featurizer_fingerprints_are_ecfp4_and_survive_every_path() -> None:
     rebuilt = GraphStore.from_data_list([featurizer(s) for s in SMILES])
     assert torch.equal(rebuilt.graph_fields["fingerprint"], torch.from_numpy(expected))
     assert MoleculeFeaturizer().featurize_many(SMILES)[0].fingerprint is None
+    many = SMILES * 420  # long enough to be split over worker processes
+    parallel = featurizer.featurize_many(many, n_jobs=2)[0]
+    assert np.array_equal(parallel.fingerprint, np.tile(expected, (420, 1)))
     with pytest.raises(ValueError, match="fingerprint_bits"):
         MoleculeFeaturizer(fingerprint_bits=-1)
     with pytest.raises(ValueError, match="graph field 'fingerprint' has 4 rows, expected 5"):

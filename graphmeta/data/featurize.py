@@ -117,7 +117,8 @@ class MoleculeFeaturizer:
         fingerprint_bits (int, optional): also give each molecule its ECFP4 bits (Morgan radius 2, folded to this
             many bits) as the graph-level field ``fingerprint`` ``[1, fingerprint_bits]`` ``uint8``: a backbone
             built with ``fingerprint_channels`` feeds them beside the GNN readout, as FS-Mol's ProtoNet does
-            (``0``: none). (default: ``0``)
+            (``0``: none). They are computed on the molecule the graph is made of (with ``add_hydrogens``, its
+            hydrogens are atoms of the fingerprint too). (default: ``0``)
 
     Shapes:
         - **output:** :class:`~torch_geometric.data.Data` with ``x`` :math:`(|V|, 8)` long,
