@@ -249,8 +249,8 @@ def _checkpoint_config(config: PretrainConfig, encoder: GraphEncoder, corpus: Mo
 
 def load_pretrained_encoder(path: str | os.PathLike, encoder: GraphEncoder, featurizer: str | None = None) -> dict[str, Any]:
     """Loads pretrained backbone weights from ``path`` into ``encoder`` (its readout and fingerprint fusion are left
-    as they are: pretraining trains neither). Refuses a checkpoint whose backbone settings or featurizer differ, naming the file and
-    the mismatching settings. Returns the checkpoint's config."""
+    as they are: pretraining trains neither). Refuses a checkpoint whose backbone settings or atom and bond
+    features differ, naming the file and the mismatching settings. Returns the checkpoint's config."""
     blob = load_checkpoint(path, kind="pretrained-encoder")
     saved = blob["config"]["encoder"]
     different = [k for k in _MATCHING if saved.get(k) != encoder.config.get(k)]
@@ -259,7 +259,7 @@ def load_pretrained_encoder(path: str | os.PathLike, encoder: GraphEncoder, feat
         raise CheckpointError(f"{path}: pretrained backbone does not fit this model ({detail})")
     saved_featurizer = blob["config"].get("featurizer")
     if featurizer is not None and atoms_and_bonds_key(saved_featurizer) != atoms_and_bonds_key(featurizer):
-        raise CheckpointError(f"{path}: pretrained on graphs from featurizer {blob['config'].get('featurizer')!r}, "
+        raise CheckpointError(f"{path}: pretrained on graphs from featurizer {saved_featurizer!r}, "
                               f"but the data comes from {featurizer!r}")
     state = {k: v for k, v in blob["state"]["encoder"].items() if not k.startswith("readout.")}
     missing, unexpected = encoder.load_state_dict(state, strict=False)
