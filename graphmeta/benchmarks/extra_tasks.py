@@ -14,7 +14,7 @@ from dataclasses import replace
 from typing import Any, Sequence
 
 import torch
-from rdkit import Chem, RDLogger
+from rdkit import Chem
 
 from graphmeta.data.featurize import InvalidSmilesError, MoleculeFeaturizer
 from graphmeta.data.graphs import GraphStore
@@ -23,20 +23,16 @@ from graphmeta.data.tasks import TaskCollection, TaskLabels
 __all__ = ["add_training_tasks", "canonical_smiles"]
 
 
-def canonical_smiles(smiles: Sequence[str]) -> list[str | None]:
-    """RDKit canonical SMILES of each entry (parsed as graphmeta's featurizer parses them); ``None`` where RDKit
-    cannot read it."""
+def canonical_smiles(smiles: Sequence[str]) -> list[str]:
+    """RDKit canonical SMILES of each entry, parsed as graphmeta's featurizer parses them (every molecule of a
+    loaded collection can be: its graph was made that way). Raises :class:`InvalidSmilesError` naming the entry."""
     parser = MoleculeFeaturizer()
-    out: list[str | None] = []
-    RDLogger.DisableLog("rdApp.*")
-    try:
-        for s in smiles:
-            try:
-                out.append(Chem.MolToSmiles(parser.parse(s)))
-            except InvalidSmilesError:
-                out.append(None)
-    finally:
-        RDLogger.EnableLog("rdApp.*")
+    out: list[str] = []
+    for i, s in enumerate(smiles):
+        try:
+            out.append(Chem.MolToSmiles(parser.parse(s)))
+        except InvalidSmilesError as err:
+            raise InvalidSmilesError(f"molecule {i} ({s!r}): {err}") from None
     return out
 
 
@@ -48,8 +44,7 @@ def _evaluation_molecules(fsmol: TaskCollection) -> set[str]:
     ids: set[int] = set()
     for t in (*groups.get("valid", ()), *groups["test"]):
         ids.update(fsmol.labels.task(int(t))[0].tolist())
-    held = canonical_smiles([fsmol.smiles[g] for g in sorted(ids)])  # type: ignore[index]
-    return {s for s in held if s is not None}
+    return set(canonical_smiles([fsmol.smiles[g] for g in sorted(ids)]))  # type: ignore[index]
 
 
 def add_training_tasks(fsmol: TaskCollection, extras: Sequence[TaskCollection],
@@ -64,7 +59,7 @@ def add_training_tasks(fsmol: TaskCollection, extras: Sequence[TaskCollection],
     Returns:
         The combined collection (FS-Mol's graphs and tasks first, so its task indices are unchanged) and a
         report per source: tasks added, tasks skipped as too small, labels dropped because their molecule is an
-        FS-Mol validation/test molecule, unreadable SMILES, molecules added.
+        FS-Mol validation/test molecule, molecules added.
     """
     if fsmol.smiles is None:
         raise ValueError(f"{fsmol.name} has no SMILES")
@@ -80,17 +75,13 @@ def add_training_tasks(fsmol: TaskCollection, extras: Sequence[TaskCollection],
                              f"{fsmol.featurizer!r}: load both with the same featurizer")
         if extra.task_type != "binary" or extra.smiles is None:
             raise ValueError(f"{extra.name}: only binary molecular tasks can be added (it has {extra.task_type} tasks)")
-        canonical = canonical_smiles(extra.smiles)
-        unreadable = torch.tensor([c is None for c in canonical])
-        evaluation = torch.tensor([c is not None and c in held for c in canonical])
+        evaluation = torch.tensor([c in held for c in canonical_smiles(extra.smiles)])
         kept_tasks, used = [], torch.zeros(len(extra.graphs), dtype=torch.bool)
-        too_small = dropped_evaluation = dropped_unreadable = 0
+        too_small = dropped = 0
         for t in range(extra.n_tasks):
             ids, values = extra.labels.task(t)
-            dropped_evaluation += int(evaluation[ids].sum())
-            dropped_unreadable += int(unreadable[ids].sum())
-            keep = ~(evaluation[ids] | unreadable[ids])
-            ids, values = ids[keep], values[keep]
+            dropped += int(evaluation[ids].sum())
+            ids, values = ids[~evaluation[ids]], values[~evaluation[ids]]
             if int((values == 1).sum()) < min_per_class or int((values == 0).sum()) < min_per_class:
                 too_small += 1
                 continue
@@ -107,12 +98,11 @@ def add_training_tasks(fsmol: TaskCollection, extras: Sequence[TaskCollection],
         smiles.extend(extra.smiles[g] for g in graph_ids.tolist())
         offset += len(graph_ids)
         report[extra.name] = {"tasks": extra.n_tasks, "tasks_added": len(kept_tasks), "tasks_too_small": too_small,
-                              "labels_dropped_fsmol_evaluation_molecules": dropped_evaluation,
-                              "labels_dropped_unreadable_smiles": dropped_unreadable,
+                              "labels_dropped_fsmol_evaluation_molecules": dropped,
                               "molecules_added": len(graph_ids)}
     groups = {k: list(v) for k, v in fsmol.task_groups.items()}
     groups["train"] = [*groups["train"], *new_train]
-    combined = replace(fsmol, name=fsmol.name, graphs=GraphStore.concat(stores),
+    combined = replace(fsmol, graphs=GraphStore.concat(stores),
                        labels=TaskLabels.from_tasks(tasks, offset), task_names=names, smiles=smiles,
                        task_groups=groups)
     return combined, report

@@ -109,8 +109,6 @@ class BenchmarkCommand(Subcommand):
     @staticmethod
     def _load_molecules(name: str, args: argparse.Namespace, progress: bool) -> Any:
         """A molecular collection, featurized with ECFP4 bits too when ``--fingerprint-bits`` asks for them."""
-        if args.fingerprint_bits < 0:
-            raise ValueError(f"--fingerprint-bits must be >= 0, got {args.fingerprint_bits}")
         return load_dataset(name, data_dir_override=args.data_dir, progress=progress,
                             featurizer=MoleculeFeaturizer(fingerprint_bits=args.fingerprint_bits))
 

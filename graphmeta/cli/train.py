@@ -139,8 +139,6 @@ class TrainCommand(Subcommand):
                 raise ValueError(f"--{option.replace('_', '-')} must be positive, got {getattr(args, option)}")
         if not args.grad_clip >= 0:
             raise ValueError(f"--grad-clip must be 0 (no clipping) or positive, got {args.grad_clip}")
-        if args.fingerprint_bits < 0:
-            raise ValueError(f"--fingerprint-bits must be >= 0, got {args.fingerprint_bits}")
         progress = not args.no_progress and is_main
         with main_first():  # rank 0 featurizes and caches, the other ranks read its cache
             collection = load_named_or_csv(args, progress, MoleculeFeaturizer(fingerprint_bits=args.fingerprint_bits))
