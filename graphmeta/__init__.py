@@ -5,6 +5,7 @@ Public API (everything else is internal and may change):
 - :func:`load_dataset` -- a named dataset (``"tox21"``, ``"fsmol"``, ``"ENZYMES"``, ...) as a
   :class:`TaskCollection`;
 - :func:`load_csv` -- any CSV of SMILES and label columns;
+- :func:`load_task_table` -- a long-format table (one row per task x molecule: assay exports) from CSV or Parquet;
 - :class:`MoleculeFeaturizer` -- SMILES -> :class:`torch_geometric.data.Data`;
 - :class:`TaskCollection`, :class:`TaskSplit` and the episode samplers in :mod:`graphmeta.data`;
 - :class:`FewShotClassifier` -- adapt a meta-trained model to a few labelled molecules and predict new ones;
@@ -19,7 +20,7 @@ from graphmeta.data import (  # noqa: E402  (version first: the data layer reads
     TaskCollection,
     list_datasets,
 )
-from graphmeta.data.api import load_csv, load_dataset  # noqa: E402
+from graphmeta.data.api import load_csv, load_dataset, load_task_table  # noqa: E402
 from graphmeta.data.splits import TaskSplit  # noqa: E402
 from graphmeta.models import available_models, load_meta_model  # noqa: E402
 from graphmeta.predictor import FewShotClassifier  # noqa: E402
@@ -36,4 +37,5 @@ __all__ = [
     "list_datasets",
     "load_csv",
     "load_dataset",
+    "load_task_table",
 ]

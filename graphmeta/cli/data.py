@@ -3,7 +3,10 @@
 - ``graphmeta data list``: the registered datasets, their files and whether they are present;
 - ``graphmeta data download NAME``: fetch a dataset's files into the data directory (sha256 verified);
 - ``graphmeta data verify [NAME ...]``: check present files against their sha256 (exit 1 on a mismatch);
-- ``graphmeta data summary NAME|CSV``: load a dataset (or any CSV) and print what it holds.
+- ``graphmeta data summary NAME|CSV``: load a dataset (or any CSV) and print what it holds;
+- ``graphmeta data corpus [SOURCE ...]``: featurize an unlabelled pretraining corpus (default MOSES + FS-Mol's
+  training molecules, FS-Mol's evaluation molecules removed) into a memory-mapped folder, resuming a partial build;
+- ``graphmeta data build fsmol-train-full --source DIR``: build FS-Mol's training task table from its task files.
 """
 
 from __future__ import annotations
@@ -36,6 +39,25 @@ class DataCommand(Subcommand):
         add_dataset_arguments(summary)
         add_data_dir_argument(summary)
         summary.add_argument("--tasks", action="store_true", help="also print one line per task")
+        corpus = actions.add_parser("corpus", help="featurize an unlabelled pretraining corpus (resumable)",
+                                    description="featurize an unlabelled pretraining corpus into a memory-mapped "
+                                                "folder, in shards (an interrupted build resumes)")
+        corpus.add_argument("sources", nargs="*", default=None,
+                            help="registered corpora/task tables/MoleculeNet names or CSV paths "
+                                 "(default: moses fsmol-train-full)")
+        corpus.add_argument("--out", default=None, help="corpus folder (default: in the graphmeta cache)")
+        corpus.add_argument("--shard-size", type=int, default=100_000, help="molecules per shard (default 100000)")
+        corpus.add_argument("--n-jobs", type=int, default=-1, help="worker processes (default -1: every CPU)")
+        corpus.add_argument("--keep-evaluation", action="store_true",
+                            help="keep FS-Mol's validation/test molecules (removed by default)")
+        corpus.add_argument("--limit", type=int, default=None, help="first N molecules of each source only (smoke)")
+        add_data_dir_argument(corpus)
+        corpus.add_argument("--no-progress", action="store_true", help="hide progress bars")
+        build = actions.add_parser("build", help="build a derived data file (fsmol-train-full) from upstream files",
+                                   description="build a derived data file from upstream files, into the data dir")
+        build.add_argument("dataset", choices=["fsmol-train-full"], help="the derived dataset")
+        build.add_argument("--source", required=True, help="FS-Mol's datasets/train folder (CHEMBL*.jsonl.gz)")
+        add_data_dir_argument(build)
 
     @classmethod
     def run(cls, args: argparse.Namespace) -> int:
@@ -99,4 +121,42 @@ class DataCommand(Subcommand):
         print(collection.summary())
         if args.tasks:
             print(collection.task_stats().to_string(index=False))
+        return 0
+
+    @staticmethod
+    def _corpus(args: argparse.Namespace) -> int:
+        import json
+
+        from graphmeta.data.corpus import DEFAULT_SOURCES, build_corpus
+
+        if args.shard_size < 1 or (args.limit is not None and args.limit < 1):
+            raise ValueError("--shard-size and --limit must be positive")
+        folder = build_corpus(args.sources or DEFAULT_SOURCES, args.out, exclude=() if args.keep_evaluation
+                              else ("fsmol",), shard_size=args.shard_size, n_jobs=args.n_jobs,
+                              data_dir=args.data_dir, progress=not args.no_progress, limit=args.limit)
+        record = json.loads((folder / "corpus.json").read_text())
+        parts = ", ".join(f"{k} {v['kept']:,}" for k, v in record["sources"].items())
+        print(f"{folder}: {record['molecules']:,} molecules ({parts}); {record['invalid']:,} invalid, "
+              f"{record['duplicates']:,} duplicates, {record['excluded_evaluation']:,} FS-Mol evaluation molecules "
+              f"removed; {record['graph_bytes'] / 2**20:,.0f} MiB")
+        return 0
+
+    @staticmethod
+    def _build(args: argparse.Namespace) -> int:
+        from graphmeta.data.download import sha256_file
+        from graphmeta.data.loaders.fsmol_table import write_fsmol_task_table
+        from graphmeta.data.paths import data_dir
+        from graphmeta.data.registry import get_info
+
+        remote = get_info(args.dataset).files[0]
+        target = data_dir(args.data_dir) / remote.path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        counts = write_fsmol_task_table(args.source, target)
+        actual = sha256_file(target)
+        print(f"{target}: {counts['tasks']:,} tasks, {counts['rows']:,} rows; sha256 {actual}")
+        if actual != remote.sha256:
+            print(f"note: not the registered file (sha256 {remote.sha256}: the 4,935 assays of FS-Mol's snapshot), so "
+                  f"load_dataset('{args.dataset}') will refuse it; use it as a task table instead: "
+                  f"graphmeta.load_task_table(path, label_column='active') or `graphmeta train {target} "
+                  f"--task-column task --target-columns active`")
         return 0

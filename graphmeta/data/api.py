@@ -22,7 +22,7 @@ from graphmeta.data.paths import data_dir, embedded_dir
 from graphmeta.data.registry import DatasetInfo, get_info
 from graphmeta.data.tasks import SkipReport, SourceInfo, TaskCollection, TaskLabels
 
-__all__ = ["load_dataset", "load_csv", "EMBEDDED_DATASETS"]
+__all__ = ["load_dataset", "load_csv", "load_task_table", "EMBEDDED_DATASETS"]
 
 #: Datasets shipped with graphmeta (gzipped under ``datasets/``), usable with no data directory.
 EMBEDDED_DATASETS = ("tox21",)
@@ -63,6 +63,46 @@ def load_csv(
         progress=progress), cache, mmap)
 
 
+def load_task_table(
+    path: str | os.PathLike,
+    task_column: str = "task",
+    smiles_column: str | None = None,
+    label_column: str | None = None,
+    task_type: Literal["auto", "binary", "regression"] = "auto",
+    *,
+    featurizer: MoleculeFeaturizer | None = None,
+    on_invalid: Literal["skip", "raise"] = "skip",
+    cache: bool | str | os.PathLike = True,
+    mmap: bool = True,
+    progress: bool = True,
+    n_jobs: int | None = -1,
+) -> TaskCollection:
+    """Loads a long-format task table (one row per task x molecule: a ChEMBL or in-house assay export) from CSV,
+    gzipped CSV or Parquet: one task per distinct ``task_column`` value, one graph per distinct SMILES.
+
+    See :func:`graphmeta.data.loaders.task_table.read_task_table` for the arguments and the rules (duplicates,
+    conflicts, missing labels and invalid SMILES are counted in ``collection.skipped``, never dropped silently);
+    results are cached by the file's sha256 and the options; ``mmap`` as for :func:`load_dataset`.
+
+    Example:
+        >>> assays = graphmeta.load_task_table("chembl_export.csv.gz", task_column="assay_id",
+        ...                                    smiles_column="canonical_smiles", label_column="active")
+    """
+    from graphmeta.data.download import sha256_file
+    from graphmeta.data.loaders.task_table import LOADER_VERSION, read_task_table
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"task table not found: {path}")
+    featurizer = featurizer or MoleculeFeaturizer()
+    key = {"name": path.name, "loader": LOADER_VERSION, "sha256": sha256_file(path), "featurizer": featurizer.cache_key,
+           "task_column": task_column, "smiles_column": smiles_column, "label_column": label_column,
+           "task_type": task_type, "on_invalid": on_invalid}
+    return cached_collection(key, lambda: read_task_table(
+        path, task_column, smiles_column, label_column, task_type, featurizer=featurizer, on_invalid=on_invalid,
+        progress=progress, n_jobs=n_jobs), cache, mmap)
+
+
 def load_dataset(
     name: str,
     *,
@@ -92,8 +132,12 @@ def load_dataset(
     info = get_info(name)
     root = data_dir(data_dir_override)
     featurizer = featurizer or MoleculeFeaturizer()
+    if info.kind == "corpus":
+        raise TypeError(f"{info.name} is an unlabelled molecule corpus, not a task collection: featurize it with "
+                        f"graphmeta.data.corpus.build_corpus([{info.name!r}]) or `graphmeta data corpus "
+                        f"{info.name}`, and pretrain on it")
     loader = {"moleculenet": _load_moleculenet, "fsmol": _load_fsmol, "tu": _load_tu,
-              "tu-split-zips": _load_triangles, "gin": _load_gin}[info.kind]
+              "tu-split-zips": _load_triangles, "gin": _load_gin, "task-table": _load_task_table}[info.kind]
     return loader(info, root, download=download, cache=cache, mmap=mmap, featurizer=featurizer, progress=progress,
                   **options)
 
@@ -178,6 +222,31 @@ def _load_fsmol(info: DatasetInfo, root: Path, *, download: bool, cache: Any, mm
     def build() -> TaskCollection:
         collection = load_fsmol(folder, splits, featurizer=featurizer, progress=progress, task_files=task_files)
         collection.source = _source(info, hashes)
+        return collection
+
+    return cached_collection(key, build, cache, mmap)
+
+
+def _load_task_table(info: DatasetInfo, root: Path, *, download: bool, cache: Any, mmap: bool,
+                     featurizer: MoleculeFeaturizer, progress: bool, **options: Any) -> TaskCollection:
+    """A registered task table; all its tasks form the task group ``info.options["task_group"]`` when given."""
+    from graphmeta.data.download import ensure_files
+    from graphmeta.data.loaders.task_table import LOADER_VERSION, read_task_table
+
+    _check_options(info, options, ["on_invalid"])
+    on_invalid = options.get("on_invalid", "skip")
+    remote = info.files[0]
+    path = ensure_files([remote], root, download=download, progress=progress)[remote.path]
+    opts = info.options
+    key = {"name": info.name, "loader": LOADER_VERSION, "sha256": remote.sha256, "featurizer": featurizer.cache_key,
+           "on_invalid": on_invalid}
+
+    def build() -> TaskCollection:
+        collection = read_task_table(path, opts["task_column"], opts["smiles_column"], opts["label_column"],
+                                     name=info.name, featurizer=featurizer, on_invalid=on_invalid, progress=progress,
+                                     source=_source(info, {remote.path: remote.sha256}))
+        if opts.get("task_group"):
+            collection.task_groups = {opts["task_group"]: list(range(collection.n_tasks))}
         return collection
 
     return cached_collection(key, build, cache, mmap)

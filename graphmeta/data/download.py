@@ -247,9 +247,11 @@ def _fetch_group(url: str, group: Sequence[RemoteFile], root: Path, targets: dic
 
 def _missing_message(missing: Sequence[RemoteFile], root: Path) -> str:
     lines = [f"{len(missing)} dataset file(s) missing from the graphmeta data dir {root}:"]
-    lines += [f"  {remote.path}  (from {remote.url})" for remote in missing]
+    lines += [f"  {remote.path}  (from {remote.url})" if remote.url else
+              f"  {remote.path}  (no URL serves it: build it with `{remote.recipe}`)" for remote in missing]
     lines.append("Set GRAPHMETA_DATA to a folder that holds these files, or allow downloading them "
-                 "(download=True).")
+                 "(download=True)" + (", or build the derived ones as shown." if any(not m.url for m in missing)
+                                      else "."))
     return "\n".join(lines)
 
 
@@ -259,7 +261,8 @@ def ensure_files(files: Sequence[RemoteFile], root: str | os.PathLike, *, downlo
 
     Files already present are checked against their sha256 when ``verify`` (:class:`ChecksumError` naming
     the local file otherwise) and never re-downloaded. Missing files raise :class:`DatasetNotFoundError`
-    when ``download`` is false; otherwise they are fetched, each distinct URL once (several files may
+    when ``download`` is false or when a missing file has no URL (a derived file: the error gives its recipe);
+    otherwise they are fetched, each distinct URL once (several files may
     come from one zip archive), unpacked as their ``compression`` says and verified before being renamed
     into place. ``root`` is only written to when something must be downloaded.
     """
@@ -281,7 +284,7 @@ def ensure_files(files: Sequence[RemoteFile], root: str | os.PathLike, *, downlo
                              f"from {remote.url}, or restore the original")
         else:
             missing.append(remote)
-    if missing and not download:
+    if missing and (not download or any(not m.url for m in missing)):
         raise DatasetNotFoundError(_missing_message(missing, root_path), missing=[m.path for m in missing],
                                    data_dir=root_path)
     groups: dict[str, list[RemoteFile]] = {}

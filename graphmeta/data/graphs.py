@@ -43,6 +43,16 @@ def segment_arange(counts: Tensor) -> Tensor:
     return torch.arange(total, dtype=torch.long) - torch.repeat_interleave(starts, counts, output_size=total)
 
 
+#: Integer dtypes a store may keep its local edge indices in (:meth:`GraphStore.compact` narrows them).
+_INDEX_DTYPES = (torch.int16, torch.int32, torch.int64)
+_NARROW_INTS = (torch.uint8, torch.int8, torch.int16, torch.int32)
+
+
+def _widen(value: Tensor) -> Tensor:
+    """Narrow integer node/edge features (a compact store's) as int64, what embeddings and indexing expect."""
+    return value.long() if value.dtype in _NARROW_INTS else value
+
+
 def _as_tensor(value: np.ndarray | Tensor) -> Tensor:
     return torch.from_numpy(np.ascontiguousarray(value)) if isinstance(value, np.ndarray) else value
 
@@ -72,7 +82,9 @@ class GraphStore:
     check_edges: InitVar[bool] = True
 
     def __post_init__(self, check_edges: bool) -> None:
-        self.edge_index = _as_tensor(self.edge_index).long()
+        self.edge_index = _as_tensor(self.edge_index)
+        if self.edge_index.dtype not in _INDEX_DTYPES:
+            self.edge_index = self.edge_index.long()
         self.node_ptr = _as_tensor(self.node_ptr).long()
         self.edge_ptr = _as_tensor(self.edge_ptr).long()
         self.node_fields = {k: _as_tensor(v) for k, v in self.node_fields.items()}
@@ -158,6 +170,28 @@ class GraphStore:
             graph_fields={k: torch.cat([s.graph_fields[k] for s in stores]) for k in stores[0].graph_fields},
         )
 
+    def compact(self) -> "GraphStore":
+        """The same graphs with integer fields in the narrowest dtype that holds their values (``uint8`` atom and
+        bond categories, ``int16`` local edge indices for graphs under 32,768 nodes...): a molecule then takes a
+        few hundred bytes instead of a few kilobytes, which is what lets millions of them be mapped from disk.
+        :meth:`gather` and indexing give int64 back, so a compact store is a drop-in replacement."""
+        def narrow(value: Tensor, types: tuple[torch.dtype, ...]) -> Tensor:
+            if value.is_floating_point() or value.dtype == torch.bool or not value.numel():
+                return value
+            low, high = int(value.min()), int(value.max())
+            for dtype in types:
+                info = torch.iinfo(dtype)
+                if info.min <= low and high <= info.max:
+                    return value.to(dtype)
+            return value
+
+        ints = (torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64)
+        return GraphStore(
+            edge_index=narrow(self.edge_index, _INDEX_DTYPES), node_ptr=self.node_ptr, edge_ptr=self.edge_ptr,
+            node_fields={k: narrow(v, ints) for k, v in self.node_fields.items()},
+            edge_fields={k: narrow(v, ints) for k, v in self.edge_fields.items()},
+            graph_fields=dict(self.graph_fields), check_edges=False)
+
     # -- access --------------------------------------------------------------------------------------------
     def __len__(self) -> int:
         return len(self.node_ptr) - 1
@@ -180,11 +214,11 @@ class GraphStore:
         index %= n
         n0, n1 = int(self.node_ptr[index]), int(self.node_ptr[index + 1])
         e0, e1 = int(self.edge_ptr[index]), int(self.edge_ptr[index + 1])
-        data = Data(edge_index=self.edge_index[:, e0:e1], num_nodes=n1 - n0)
+        data = Data(edge_index=self.edge_index[:, e0:e1].long(), num_nodes=n1 - n0)
         for key, value in self.node_fields.items():
-            data[key] = value[n0:n1]
+            data[key] = _widen(value[n0:n1])
         for key, value in self.edge_fields.items():
-            data[key] = value[e0:e1]
+            data[key] = _widen(value[e0:e1])
         for key, value in self.graph_fields.items():
             data[key] = value[index:index + 1]
         return data
@@ -221,11 +255,11 @@ class GraphStore:
         node_idx, edge_idx, node_counts, edge_counts = self._gather_index(ids)
         new_node_ptr = torch.cat([torch.zeros(1, dtype=torch.long), node_counts.cumsum(0)])
         offsets = torch.repeat_interleave(new_node_ptr[:-1], edge_counts, output_size=int(edge_counts.sum()))
-        fields: dict[str, Tensor] = {k: v[node_idx] for k, v in self.node_fields.items()}
-        fields.update({k: v[edge_idx] for k, v in self.edge_fields.items()})
+        fields: dict[str, Tensor] = {k: _widen(v[node_idx]) for k, v in self.node_fields.items()}
+        fields.update({k: _widen(v[edge_idx]) for k, v in self.edge_fields.items()})
         fields.update({k: v[ids] for k, v in self.graph_fields.items()})
         return Batch(
-            edge_index=self.edge_index[:, edge_idx] + offsets,
+            edge_index=self.edge_index[:, edge_idx].long() + offsets,
             batch=torch.repeat_interleave(torch.arange(len(ids)), node_counts, output_size=int(node_counts.sum())),
             ptr=new_node_ptr,
             num_nodes=int(new_node_ptr[-1]),

@@ -22,6 +22,11 @@ _FSMOL = "https://raw.githubusercontent.com/microsoft/FS-Mol/ec58f4fbc8402f7642d
 _GRAPH_NN = "https://raw.githubusercontent.com/bknyaz/graph_nn/72eaa1c6bd70a90fde772ad4a21049ccd6bc97a2/data"
 _TRIANGLES = "https://raw.githubusercontent.com/bknyaz/graph_attention_pool/d122fab1f540bb8dcb72211a805a4e1f026db2d0/data"
 _GSM = "https://raw.githubusercontent.com/chauhanjatin10/GraphsFewShot/95dc34d2af7f9ab0968fa5c30ea74f6ebab3fc58"
+#: MOSES ships its SMILES inside the molsets 0.3.1 wheel on PyPI (zip members ``moses/dataset/data/*.csv.gz``).
+_MOSES_WHEEL = ("https://files.pythonhosted.org/packages/ca/04/335f23e9ae95ca381ac7c3f335303dbbeb0f8a604d167891cf60c9"
+                "360178/molsets-0.3.1-py3-none-any.whl")
+_FSMOL_CITATION = ("Stanley et al., FS-Mol: A Few-Shot Learning Dataset of Molecules, NeurIPS 2021 Datasets "
+                   "and Benchmarks; data from ChEMBL")
 
 _MOLECULENET_CITATION = ("Wu et al., MoleculeNet: a benchmark for molecular machine learning, "
                          "Chem. Sci. 9, 513-530 (2018), doi:10.1039/C7SC02664A")
@@ -56,7 +61,8 @@ class RemoteFile:
     """One file of a dataset: its path under the data dir, where to get it and its sha256.
 
     ``compression="gzip"``: the URL serves the file gzipped. ``compression="zip"``: the URL serves a zip
-    archive holding the file as member ``member`` (several files may share one archive URL).
+    archive holding the file as member ``member`` (several files may share one archive URL). A file that no URL
+    serves as such (it is derived from upstream files) has ``url=""`` and a ``recipe``: the command that builds it.
     """
 
     path: str
@@ -64,6 +70,7 @@ class RemoteFile:
     sha256: str
     compression: Compression | None = None
     member: str | None = None
+    recipe: str | None = None
 
 
 @dataclass(frozen=True)
@@ -71,7 +78,7 @@ class DatasetInfo:
     """Registry entry of a named dataset."""
 
     name: str
-    kind: Literal["moleculenet", "fsmol", "tu", "tu-split-zips", "gin"]
+    kind: Literal["moleculenet", "fsmol", "tu", "tu-split-zips", "gin", "task-table", "corpus"]
     files: tuple[RemoteFile, ...]
     license: str
     citation: str
@@ -119,17 +126,43 @@ def _gin(name: str, folder: str, description: str) -> DatasetInfo:
 
 
 def _fsmol() -> DatasetInfo:
-    files = tuple(_file(path, f"{_FSMOL}/{path[len('fsmol/'):]}") for path in known_paths("fsmol/"))
+    files = tuple(_file(path, f"{_FSMOL}/{path[len('fsmol/'):]}") for path in known_paths("fsmol/")
+                  if path != "fsmol/train_full.csv.gz")  # derived: the fsmol-train-full entry
     return DatasetInfo(
         name="fsmol", kind="fsmol", files=files,
         license="CC BY-SA 3.0 (data); FS-Mol code is MIT",
-        citation=("Stanley et al., FS-Mol: A Few-Shot Learning Dataset of Molecules, NeurIPS 2021 Datasets "
-                  "and Benchmarks; data from ChEMBL"),
+        citation=_FSMOL_CITATION,
         description=("FS-Mol few-shot assays (binary activity per ChEMBL assay), official train/valid/test "
                      "split. Checksums are known for all 157 test tasks, 39 of 40 valid tasks and a 1-in-20 "
                      "sample of the 4,938 train tasks; place the full upstream download in <data>/fsmol/ "
                      "to use every train task."),
         options={"folder": "fsmol"},
+    )
+
+
+def _fsmol_train_full() -> DatasetInfo:
+    path = "fsmol/train_full.csv.gz"
+    recipe = ("graphmeta data build fsmol-train-full --source <FS-Mol datasets/train folder> (FS-Mol's download: "
+              "https://github.com/microsoft/FS-Mol#data)")
+    return DatasetInfo(
+        name="fsmol-train-full", kind="task-table",
+        files=(RemoteFile(path=path, url="", sha256=known_sha256(path), recipe=recipe),),
+        license="CC BY-SA 3.0 (FS-Mol data)", citation=_FSMOL_CITATION,
+        description=("FS-Mol's 4,935 training assays as one task table (412,402 rows: task, smiles, active, "
+                     "regression, log_regression, relation, assay_type), task group 'train'"),
+        options={"task_column": "task", "smiles_column": "smiles", "label_column": "active", "task_group": "train"},
+    )
+
+
+def _moses() -> DatasetInfo:
+    files = tuple(_file(f"pretrain/moses_{split}.csv.gz", _MOSES_WHEEL, "zip",
+                        member=f"moses/dataset/data/{split}.csv.gz") for split in ("train", "test"))
+    return DatasetInfo(
+        name="moses", kind="corpus", files=files, license="MIT (Insilico Medicine, MOSES); molecules from ZINC15",
+        citation=("Polykovskiy et al., Molecular Sets (MOSES): A Benchmarking Platform for Molecular Generation "
+                  "Models, Frontiers in Pharmacology 2020"),
+        description="MOSES: 1,760,737 drug-like ZINC molecules (train 1,584,663 + test 176,074), unlabelled corpus",
+        options={"smiles_column": "SMILES"},
     )
 
 
@@ -148,6 +181,8 @@ def _build_registry() -> dict[str, DatasetInfo]:
         _moleculenet("freesolv", "freesolv.csv", "regression", "FreeSolv: hydration free energy (kcal/mol), 642 molecules"),
         _moleculenet("lipophilicity", "lipo.csv", "regression", "Lipophilicity: logD at pH 7.4, 4,200 molecules"),
         _fsmol(),
+        _fsmol_train_full(),
+        _moses(),
         _tu("COIL-DEL", "COIL-DEL: 3,900 graphs, 100 object classes"),
         _tu("Letter-high", "Letter-high: 2,250 letter drawings, 15 classes"),
         _tu("ENZYMES", "ENZYMES: 600 protein tertiary structures, 6 EC classes"),

@@ -102,12 +102,13 @@ def test_download_from_url_with_checksum(shared_data: Path, tmp_path: Path, monk
 def test_registry_entries_are_complete() -> None:
     names = list_datasets()
     for expected in ("tox21", "sider", "muv", "toxcast", "clintox", "bbbp", "bace", "hiv", "esol", "freesolv",
-                     "lipophilicity", "fsmol", "ENZYMES", "TRIANGLES", "COIL-DEL", "ENZYMES-fewshot"):
+                     "lipophilicity", "fsmol", "ENZYMES", "TRIANGLES", "COIL-DEL", "ENZYMES-fewshot",
+                     "fsmol-train-full", "moses"):
         assert expected in names
     for info in REGISTRY.values():
         assert info.license and info.citation and info.files
-        for f in info.files:
-            assert f.url.startswith("https://") and len(f.sha256) == 64
+        for f in info.files:  # a URL to fetch it from, or (a derived file) the command that builds it
+            assert (f.url.startswith("https://") or f.recipe.startswith("graphmeta data build")) and len(f.sha256) == 64
     with pytest.raises(KeyError, match="unknown dataset 'qm9'"):
         get_info("qm9")
     with pytest.raises(TypeError, match="unknown option"):

@@ -63,3 +63,21 @@ def test_validation_catches_inconsistent_stores() -> None:
         GraphStore.from_state_dict(dict(good, node_fields={"x": torch.zeros(3, 2)}))
     with pytest.raises(ValueError, match="edge_ptr"):
         GraphStore.from_state_dict(dict(good, edge_ptr=good["edge_ptr"][:-1]))
+
+
+def test_compact_store_narrows_dtypes_and_gathers_the_same_int64_batches(tmp_path) -> None:
+    graphs = _graphs()
+    graphs[1].x = graphs[1].x + 300  # a column value beyond uint8: that field must stay wider
+    store = GraphStore.from_data_list(graphs)
+    store.node_fields["t"] = torch.rand(int(store.node_ptr[-1]), 2)  # float fields are left alone
+    small = store.compact()
+    assert small.edge_index.dtype == torch.int16 and small.edge_fields["edge_attr"].dtype == torch.uint8
+    assert small.node_fields["x"].dtype == torch.int16 and small.node_fields["t"].dtype == torch.float32
+    ids = [3, 0, 2, 2, 1]
+    for key in ("x", "edge_index", "edge_attr", "batch", "ptr", "t"):
+        assert torch.equal(small.gather(ids)[key], store.gather(ids)[key]), key
+        assert small.gather(ids)[key].dtype == store.gather(ids)[key].dtype, key
+    assert torch.equal(small[2].edge_index, store[2].edge_index) and small[2].x.dtype == torch.int64
+    mapped = GraphStore.load(small.save(tmp_path / "small"))
+    assert mapped.edge_index.dtype == torch.int16 and torch.equal(mapped.gather(ids).x, store.gather(ids).x)
+    assert torch.equal(GraphStore.concat([small, small.subset([1])]).gather([4]).x, store.gather([1]).x)

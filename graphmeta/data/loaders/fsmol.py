@@ -81,9 +81,10 @@ class _Task:
 
 
 # -- one line --------------------------------------------------------------------------------------------------
-def _scan_head(text: str) -> dict[str, Any] | None:
-    """Decodes the leading ``"key": value`` pairs of a one-line JSON object until both SMILES and Property are
-    found; ``None`` when the line does not look like that (the caller then falls back to ``json.loads``)."""
+def _scan_head(text: str, keys: Sequence[str] = _KEYS) -> dict[str, Any] | None:
+    """Decodes the leading ``"key": value`` pairs of a one-line JSON object until every key of ``keys`` (default
+    SMILES and Property) is found; ``None`` when the line does not look like that (the caller then falls back to
+    ``json.loads``)."""
     if not (text.startswith("{") and text.endswith("}")):
         return None
     scan, skip_ws = _DECODER.scan_once, _WHITESPACE.match
@@ -99,7 +100,7 @@ def _scan_head(text: str) -> dict[str, Any] | None:
                 return None
             value, i = scan(text, skip_ws(text, i + 1).end())
             found[key] = value
-            if all(k in found for k in _KEYS):
+            if all(k in found for k in keys):
                 return found
             i = skip_ws(text, i).end()
             if text[i] != ",":
