@@ -28,7 +28,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import best_of, write_record  # noqa: E402
 
-from graphmeta.data.corpus import _canonical_many, build_corpus, corpus_source  # noqa: E402
+from graphmeta.data.canonical import canonical_smiles  # noqa: E402
+from graphmeta.data.corpus import build_corpus, corpus_source  # noqa: E402
 from graphmeta.data.featurize import MoleculeFeaturizer  # noqa: E402
 
 
@@ -54,7 +55,7 @@ def main(argv: list[str] | None = None) -> dict:
                          shard_size=max(1, len(smiles) // 2), n_jobs=-1, progress=False)
 
         t_serial = best_of(lambda: featurizer.featurize_many(smiles), args.repeats)
-        t_canonical = best_of(lambda: (featurizer.featurize_many(smiles), _canonical_many(featurizer, smiles)),
+        t_canonical = best_of(lambda: (featurizer.featurize_many(smiles), canonical_smiles(smiles)),
                               args.repeats)
         t_build = best_of(build, args.repeats)
     results = {

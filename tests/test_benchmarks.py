@@ -272,7 +272,8 @@ def test_fsmol_cli_takes_one_norm_mode(tmp_path: Path, shared_data: Path, capsys
 
 @pytest.mark.slow
 def test_extra_training_tasks_never_bring_fsmol_evaluation_molecules(fsmol, shared_data: Path) -> None:
-    from graphmeta.benchmarks.extra_tasks import add_training_tasks, canonical_smiles
+    from graphmeta.benchmarks.extra_tasks import add_training_tasks
+    from graphmeta.data.canonical import canonical_smiles
     from graphmeta.data.featurize import MoleculeFeaturizer
 
     sider = load_dataset("sider", data_dir_override=shared_data, progress=False)

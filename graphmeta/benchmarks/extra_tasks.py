@@ -14,37 +14,11 @@ from dataclasses import replace
 from typing import Any, Sequence
 
 import torch
-from rdkit import Chem
-
-from graphmeta.data.featurize import InvalidSmilesError, MoleculeFeaturizer
+from graphmeta.data.canonical import canonical_smiles, fsmol_evaluation_molecules
 from graphmeta.data.graphs import GraphStore
 from graphmeta.data.tasks import TaskCollection, TaskLabels
 
-__all__ = ["add_training_tasks", "canonical_smiles"]
-
-
-def canonical_smiles(smiles: Sequence[str]) -> list[str]:
-    """RDKit canonical SMILES of each entry, parsed as graphmeta's featurizer parses them (every molecule of a
-    loaded collection can be: its graph was made that way). Raises :class:`InvalidSmilesError` naming the entry."""
-    parser = MoleculeFeaturizer()
-    out: list[str] = []
-    for i, s in enumerate(smiles):
-        try:
-            out.append(Chem.MolToSmiles(parser.parse(s)))
-        except InvalidSmilesError as err:
-            raise InvalidSmilesError(f"molecule {i} ({s!r}): {err}") from None
-    return out
-
-
-def _evaluation_molecules(fsmol: TaskCollection) -> set[str]:
-    """Canonical SMILES of every molecule of FS-Mol's validation and test assays."""
-    groups = fsmol.task_groups
-    if "train" not in groups or "test" not in groups:
-        raise ValueError(f"{fsmol.name} has no FS-Mol train/valid/test task groups")
-    ids: set[int] = set()
-    for t in (*groups.get("valid", ()), *groups["test"]):
-        ids.update(fsmol.labels.task(int(t))[0].tolist())
-    return set(canonical_smiles([fsmol.smiles[g] for g in sorted(ids)]))  # type: ignore[index]
+__all__ = ["add_training_tasks"]
 
 
 def add_training_tasks(fsmol: TaskCollection, extras: Sequence[TaskCollection],
@@ -63,7 +37,7 @@ def add_training_tasks(fsmol: TaskCollection, extras: Sequence[TaskCollection],
     """
     if fsmol.smiles is None:
         raise ValueError(f"{fsmol.name} has no SMILES")
-    held = _evaluation_molecules(fsmol)
+    held = fsmol_evaluation_molecules(fsmol)
     stores, smiles = [fsmol.graphs], list(fsmol.smiles)
     tasks = [fsmol.labels.task(t) for t in range(fsmol.n_tasks)]
     names, report = list(fsmol.task_names), {}

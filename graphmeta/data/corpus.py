@@ -28,16 +28,15 @@ from typing import Any, Sequence
 
 import numpy as np
 import torch
-from rdkit import Chem, RDLogger
 from tqdm.auto import tqdm
 
 from graphmeta.atomic import atomic_directory, atomic_write_json
-from graphmeta.data.featurize import InvalidSmilesError, MoleculeFeaturizer
+from graphmeta.data.canonical import canonical_smiles, fsmol_evaluation_molecules
+from graphmeta.data.featurize import MoleculeFeaturizer
 from graphmeta.data.graphs import GraphStore
 from graphmeta.parallel import chunk_bounds, fork_map, resolve_workers
 
-__all__ = ["CORPUS_VERSION", "DEFAULT_SOURCES", "CorpusSource", "corpus_source", "canonical_smiles_of",
-           "fsmol_evaluation_smiles", "build_corpus", "load_corpus_dir", "default_corpus_dir"]
+__all__ = ["CORPUS_VERSION", "DEFAULT_SOURCES", "CorpusSource", "corpus_source", "fsmol_evaluation_smiles", "build_corpus", "load_corpus_dir", "default_corpus_dir"]
 
 #: Bumped when the folder layout or the merge rules change (a new default folder is then built).
 CORPUS_VERSION = "1"
@@ -95,48 +94,22 @@ def corpus_source(name: str, data_dir: str | os.PathLike | None = None, download
     return CorpusSource(name=info.name, smiles=smiles, files={f.path: f.sha256 for f in info.files})
 
 
-def canonical_smiles_of(mol: Chem.Mol) -> str:
-    """RDKit's canonical SMILES, the identity by which corpora are de-duplicated and evaluation molecules matched."""
-    return Chem.MolToSmiles(mol)
-
-
-def _canonical_many(featurizer: MoleculeFeaturizer, smiles: Sequence[str]) -> list[str | None]:
-    out: list[str | None] = []
-    RDLogger.DisableLog("rdApp.*")
-    try:
-        for s in smiles:
-            try:
-                out.append(canonical_smiles_of(featurizer.parse(s)))
-            except InvalidSmilesError:
-                out.append(None)
-    finally:
-        RDLogger.EnableLog("rdApp.*")
-    return out
-
-
 def fsmol_evaluation_smiles(data_dir: str | os.PathLike | None = None, download: bool = True,
                             progress: bool = True) -> set[str]:
-    """Canonical SMILES of every molecule of FS-Mol's validation and test assays (what pretraining must not see).
-
-    Read through :func:`graphmeta.load_dataset` (so a cached FS-Mol collection is reused, and its SMILES are
-    the ones the benchmark scores)."""
+    """Canonical SMILES of every molecule of FS-Mol's validation and test assays (what pretraining must not see),
+    read through :func:`graphmeta.load_dataset` (a cached FS-Mol collection is reused)."""
     from graphmeta.data.api import load_dataset
 
-    fsmol = load_dataset("fsmol", data_dir_override=data_dir, download=download, progress=progress)
-    held = {int(g) for group in ("valid", "test") for t in fsmol.task_groups.get(group, ())
-            for g in fsmol.labels.task(int(t))[0].tolist()}
-    canonical = _canonical_many(MoleculeFeaturizer(), sorted(fsmol.smiles[g] for g in held))  # type: ignore[index]
-    return {c for c in canonical if c is not None}
+    return fsmol_evaluation_molecules(load_dataset("fsmol", data_dir_override=data_dir, download=download,
+                                                   progress=progress))
 
 
 def _featurize_chunk(featurizer: MoleculeFeaturizer, smiles: Sequence[str]) -> tuple[GraphStore, dict[int, str],
                                                                                     list[str]]:
     """One worker's part of a shard: its compact graphs (small to send back), invalid entries, canonical SMILES."""
     feats, invalid = featurizer.featurize_many(smiles)
-    canonical = _canonical_many(featurizer, [s for i, s in enumerate(smiles) if i not in invalid])
-    if any(c is None for c in canonical):  # the featurizer and the canonicalizer parse alike: never expected
-        raise RuntimeError("a SMILES the featurizer read could not be canonicalized")
-    return GraphStore.from_featurized(feats).compact(), invalid, canonical  # type: ignore[return-value]
+    canonical = canonical_smiles([s for i, s in enumerate(smiles) if i not in invalid])
+    return GraphStore.from_featurized(feats).compact(), invalid, canonical
 
 
 def _write_shard(folder: Path, featurizer: MoleculeFeaturizer, smiles: Sequence[str], start: int, workers: int) -> None:
