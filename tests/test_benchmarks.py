@@ -321,3 +321,28 @@ def test_fsmol_cli_extra_train_records_what_was_added(tmp_path: Path, shared_dat
     assert record["train_tasks"] == record["task_groups_present"]["train"] > 247
     assert main(["benchmark", "tox21", "--method", "rf", "--extra-train", "sider", *common]) != 0
     assert "--extra-train adds meta-training tasks to fsmol only" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_full_training_set_replaces_the_sample_and_keeps_the_evaluation_assays(fsmol, shared_data: Path) -> None:
+    from graphmeta.benchmarks.extra_tasks import use_full_training_set
+
+    full = load_dataset("fsmol-train-full", data_dir_override=shared_data, progress=False)
+    combined, report = use_full_training_set(fsmol, full)
+    groups = combined.task_groups
+    assert len(groups["train"]) == report["training_assays"] == 4935 and report["replaced_sample_assays"] == 247
+    assert 0 < report["training_molecules_also_in_evaluation_assays"] < report["training_molecules"] == 207223
+    for group in ("valid", "test"):
+        assert [combined.task_names[t] for t in groups[group]] == [fsmol.task_names[t] for t in fsmol.task_groups[group]]
+    for new, old in ((groups["test"][0], fsmol.task_groups["test"][0]), (groups["valid"][-1], fsmol.task_groups["valid"][-1])):
+        a_ids, a_values = combined.labels.task(new)
+        b_ids, b_values = fsmol.labels.task(old)
+        assert torch.equal(a_ids, b_ids) and torch.equal(a_values, b_values)
+        assert torch.equal(combined.graphs.gather(a_ids).x, fsmol.graphs.gather(b_ids).x)
+    name = full.task_names[100]
+    ids, values = combined.labels.task(combined.task_names.index(name))
+    full_ids, full_values = full.labels.task(100)
+    assert [combined.smiles[i] for i in ids.tolist()] == [full.smiles[i] for i in full_ids.tolist()]
+    assert torch.equal(values, full_values)
+    with pytest.raises(ValueError, match=r"lacks 24\d training assay"):
+        use_full_training_set(fsmol, full.select_tasks(range(10)))

@@ -18,7 +18,7 @@ from graphmeta.data.canonical import canonical_smiles, fsmol_evaluation_molecule
 from graphmeta.data.graphs import GraphStore
 from graphmeta.data.tasks import TaskCollection, TaskLabels
 
-__all__ = ["add_training_tasks"]
+__all__ = ["add_training_tasks", "use_full_training_set"]
 
 
 def add_training_tasks(fsmol: TaskCollection, extras: Sequence[TaskCollection],
@@ -79,4 +79,42 @@ def add_training_tasks(fsmol: TaskCollection, extras: Sequence[TaskCollection],
     combined = replace(fsmol, graphs=GraphStore.concat(stores),
                        labels=TaskLabels.from_tasks(tasks, offset), task_names=names, smiles=smiles,
                        task_groups=groups)
+    return combined, report
+
+
+def use_full_training_set(fsmol: TaskCollection, full: TaskCollection) -> tuple[TaskCollection, dict[str, Any]]:
+    """``fsmol``'s validation and test assays with the training assays of ``full`` (``fsmol-train-full``: all 4,935
+    FS-Mol training assays) in place of the staged 1-in-20 sample.
+
+    FS-Mol's protocol meta-trains on its training assays as they are (a training assay may measure a molecule that
+    an evaluation assay measures too: the assays differ), so no molecule is removed here; the report counts how many
+    training molecules (by SMILES string: FS-Mol writes each molecule one way) are evaluation molecules as well. Graph ids of the evaluation assays are unchanged (FS-Mol's
+    graphs come first); every training graph is added from ``full``.
+    """
+    if full.featurizer != fsmol.featurizer:
+        raise ValueError(f"{full.name} was featurized by {full.featurizer!r}, {fsmol.name} by {fsmol.featurizer!r}: "
+                         f"load both with the same featurizer")
+    if full.task_type != "binary" or full.smiles is None or fsmol.smiles is None:
+        raise ValueError(f"{full.name}: the training assays must be binary molecular tasks")
+    evaluation = [int(t) for group in ("valid", "test") for t in fsmol.task_groups.get(group, ())]
+    sample = set(fsmol.task_names[int(t)] for t in fsmol.task_groups.get("train", ()))
+    missing = sorted(sample - set(full.task_names))
+    if missing:
+        raise ValueError(f"{full.name} lacks {len(missing)} training assay(s) of {fsmol.name} (first {missing[0]}): "
+                         f"it is not FS-Mol's full training set")
+    offset = len(fsmol.graphs)
+    tasks = [fsmol.labels.task(t) for t in evaluation]
+    tasks += [(ids + offset, values) for ids, values in (full.labels.task(t) for t in range(full.n_tasks))]
+    names = [fsmol.task_names[t] for t in evaluation] + list(full.task_names)
+    groups = {g: [evaluation.index(int(t)) for t in fsmol.task_groups.get(g, ())] for g in ("valid", "test")}
+    groups["train"] = list(range(len(evaluation), len(names)))
+    held = {fsmol.smiles[int(g)] for t in evaluation for g in fsmol.labels.task(t)[0].tolist()}
+    report = {"training_assays": full.n_tasks, "replaced_sample_assays": len(sample),
+              "training_molecules": len(full.graphs),  # FS-Mol writes its SMILES one way: exact strings match
+              "training_molecules_also_in_evaluation_assays": sum(s in held for s in full.smiles)}
+    combined = replace(fsmol, graphs=GraphStore.concat([fsmol.graphs, full.graphs]),
+                       labels=TaskLabels.from_tasks(tasks, offset + len(full.graphs)), task_names=names,
+                       smiles=[*fsmol.smiles, *full.smiles], task_groups={"train": groups["train"],
+                                                                         "valid": groups["valid"],
+                                                                         "test": groups["test"]})
     return combined, report
