@@ -50,7 +50,7 @@ from graphmeta.pretrain import load_pretrained_encoder
 from graphmeta.runtime import deterministic, retain_freed_memory
 
 __all__ = ["PRECISIONS", "VAL_METRICS", "TrainConfig", "MetaTrainer", "TrainResult", "build_model",
-           "build_meta_learner", "sample_class_episodes"]
+           "build_meta_learner", "sample_class_episodes", "training_graph_ids"]
 
 
 #: Meta-step precisions: ``"bf16"`` runs the meta-step under ``torch.autocast`` with bfloat16 (matmuls in
@@ -153,6 +153,16 @@ def _resumable(config: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in {**TrainConfig().to_dict(), **config}.items() if k not in _RESUMABLE_CHANGES}
 
 
+def training_graph_ids(collection: TaskCollection, split: TaskSplit) -> torch.Tensor:
+    """Ids (sorted) of the graphs a run may learn input statistics from: those labelled in a training task of a
+    task split (validation and test tasks' molecules are left out unless a training task labels them too), every
+    graph for a class split. Used to fit the descriptor scaler, which reads no label values."""
+    if split.unit != "tasks":
+        return torch.arange(collection.n_graphs)
+    ids = torch.cat([collection.labels.task(int(t))[0] for t in split.train])
+    return torch.unique(ids)
+
+
 def sample_class_episodes(collection: TaskCollection, classes: Sequence[int], sampler: EpisodeSampler,
                           n_episodes: int, seed: int, stream: int = 0) -> list[Episode]:
     """``n_episodes`` fixed N-way episodes over the class set ``classes`` (the same for the same ``seed`` and
@@ -185,6 +195,10 @@ class MetaTrainer:
     Without validation tasks (``split.valid`` empty) nothing is selected: the run trains for ``config.steps``
     and its last weights are its "best" -- what a retraining with a step count chosen beforehand (e.g. by
     leave-tasks-out cross-validation, :mod:`graphmeta.benchmarks`) needs.
+
+    A backbone that reads RDKit descriptors (``encoder_options={"descriptor_channels": ...}``) gets its descriptor
+    scaler fitted here, on the molecules labelled in the training tasks (:func:`training_graph_ids`); the fit is
+    unsupervised (descriptor values only, no label), and the statistics are saved with the weights.
 
     In a process group (``torchrun``) every rank builds the same trainer; see the module docstring. A rank's
     ``out_dir`` may be a folder only rank 0 sees: the other ranks write nothing.
@@ -258,10 +272,18 @@ class MetaTrainer:
         torch.manual_seed(config.seed)
         self.learner: MetaLearner = build_meta_learner(config, n_way, collection.n_tasks)
         fusion = self.learner.model.encoder.fingerprint
-        if fusion is not None and "fingerprint" not in getattr(collection.graphs, "graph_fields", {}):
+        graph_fields = getattr(collection.graphs, "graph_fields", {})
+        if fusion is not None and fusion.fingerprint_channels and "fingerprint" not in graph_fields:
             bits = fusion.fingerprint_channels
             raise ValueError(f"the backbone reads fingerprints (fingerprint_channels={bits}) but {collection.name}'s "
                              f"graphs have none: load it with featurizer=MoleculeFeaturizer(fingerprint_bits={bits})")
+        if fusion is not None and fusion.descriptor_channels:
+            if "descriptors" not in graph_fields:
+                raise ValueError(f"the backbone reads descriptors (descriptor_channels={fusion.descriptor_channels}) "
+                                 f"but {collection.name}'s graphs have none: load it with "
+                                 f"featurizer=MoleculeFeaturizer(descriptors=True)")
+            ids = training_graph_ids(collection, split)
+            self.learner.model.encoder.fit_descriptor_scaler(graph_fields["descriptors"][ids])
         if config.pretrained_encoder is not None:
             load_pretrained_encoder(config.pretrained_encoder, self.learner.model.encoder,
                                     featurizer=collection.featurizer)

@@ -61,6 +61,7 @@ class FsmolSettings:
     query_cap: int | None = None  # cap on the test query; None = the protocol (all other molecules)
     pretrained_encoder: str | None = None  # backbone from `graphmeta pretrain` (encoder.pt)
     fingerprint_bits: int = 0  # > 0: ECFP4 bits beside the GNN readout (the collection must be featurized with them)
+    descriptors: bool = False  # RDKit 2D descriptors beside the GNN readout (the collection must have them too)
     extra_train: tuple[str, ...] = ()  # other datasets whose tasks are added to meta-training (extra_tasks.py)
     norm: str = "task"  # backbone normalization mode (graphmeta.nn.norm)
 
@@ -102,7 +103,8 @@ def _config(method: str, settings: FsmolSettings, seed: int) -> TrainConfig:
                 val_query=settings.val_query, val_metric="delta_auprc", val_support_size=settings.val_support_size,
                 seed=seed, hidden_channels=settings.hidden_channels, num_layers=settings.num_layers,
                 pretrained_encoder=settings.pretrained_encoder,
-                encoder_options=fingerprint_options(settings.fingerprint_bits), norm=settings.norm)
+                encoder_options=fingerprint_options(settings.fingerprint_bits, settings.descriptors),
+                norm=settings.norm)
     return TrainConfig(**{**base, **method_overrides(method)})
 
 

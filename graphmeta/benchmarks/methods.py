@@ -31,6 +31,12 @@ def method_overrides(method: str) -> dict[str, Any]:
     return dict(META_METHODS[method])
 
 
-def fingerprint_options(bits: int) -> dict[str, Any]:
-    """``TrainConfig.encoder_options`` of a backbone that reads ``bits`` ECFP4 bits beside its readout (0: none)."""
-    return {"fingerprint_channels": bits} if bits else {}
+def fingerprint_options(bits: int, descriptors: bool = False) -> dict[str, Any]:
+    """``TrainConfig.encoder_options`` of a backbone that reads ``bits`` ECFP4 bits (0: none) and, with
+    ``descriptors``, the RDKit 2D descriptors of :mod:`graphmeta.data.descriptors` beside its readout."""
+    options: dict[str, Any] = {"fingerprint_channels": bits} if bits else {}
+    if descriptors:
+        from graphmeta.data.descriptors import DESCRIPTOR_NAMES
+
+        options["descriptor_channels"] = len(DESCRIPTOR_NAMES)
+    return options

@@ -84,6 +84,7 @@ class MolnetSettings:
     query_cap: int | None = None  # cap on the *test* query (None = the protocol: all other molecules)
     pretrained_encoder: str | None = None  # backbone from `graphmeta pretrain` (encoder.pt)
     fingerprint_bits: int = 0  # > 0: ECFP4 bits beside the GNN readout (the collection must be featurized with them)
+    descriptors: bool = False  # RDKit 2D descriptors beside the GNN readout (the collection must have them too)
 
     @classmethod
     def quick(cls, shots: int = 10) -> "MolnetSettings":
@@ -103,7 +104,7 @@ def _config(method: str, settings: MolnetSettings, seed: int, steps: int, overri
                 k_shot=settings.shots, n_query=settings.train_query, val_draws=settings.cv_draws,
                 val_query=settings.cv_query, seed=seed, hidden_channels=settings.hidden_channels,
                 num_layers=settings.num_layers, pretrained_encoder=settings.pretrained_encoder,
-                encoder_options=fingerprint_options(settings.fingerprint_bits))
+                encoder_options=fingerprint_options(settings.fingerprint_bits, settings.descriptors))
     return TrainConfig(**{**base, **method_overrides(method), **overrides})
 
 
@@ -179,7 +180,7 @@ def _save_seed(path: Path, settings: MolnetSettings, result: dict[str, Any]) -> 
 
 #: Settings added after per-seed files were first written, with their defaults: a file without one of them
 #: was written with the default, so it stays comparable.
-_ADDED_SETTINGS: dict[str, Any] = {"fingerprint_bits": 0}
+_ADDED_SETTINGS: dict[str, Any] = {"fingerprint_bits": 0, "descriptors": False}
 
 
 def _comparable(settings: dict[str, Any]) -> dict[str, Any]:

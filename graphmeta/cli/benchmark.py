@@ -62,6 +62,10 @@ class BenchmarkCommand(Subcommand):
         parser.add_argument("--fingerprint-bits", type=int, default=0, metavar="BITS",
                             help="molecules: meta-learners also read each molecule's ECFP4 (BITS bits, e.g. 2048) "
                                  "beside the GNN readout, as FS-Mol's ProtoNet does (default 0: the GNN alone)")
+        parser.add_argument("--descriptors", action="store_true",
+                            help="molecules: meta-learners also read 54 cheap RDKit 2D descriptors (robustly scaled "
+                                 "on the training molecules) beside the GNN readout (combinable with "
+                                 "--fingerprint-bits)")
         parser.add_argument("--extra-train", nargs="+", default=(), metavar="DATASET",
                             help="fsmol: also meta-train on the tasks of these binary molecular datasets (e.g. toxcast "
                                  "muv hiv tox21 sider), without FS-Mol's validation/test molecules (matched by "
@@ -108,9 +112,11 @@ class BenchmarkCommand(Subcommand):
 
     @staticmethod
     def _load_molecules(name: str, args: argparse.Namespace, progress: bool) -> Any:
-        """A molecular collection, featurized with ECFP4 bits too when ``--fingerprint-bits`` asks for them."""
+        """A molecular collection, featurized with ECFP4 bits and RDKit descriptors too when ``--fingerprint-bits``
+        and ``--descriptors`` ask for them."""
         return load_dataset(name, data_dir_override=args.data_dir, progress=progress,
-                            featurizer=MoleculeFeaturizer(fingerprint_bits=args.fingerprint_bits))
+                            featurizer=MoleculeFeaturizer(fingerprint_bits=args.fingerprint_bits,
+                                                          descriptors=args.descriptors))
 
     @classmethod
     def _run_tu(cls, args: argparse.Namespace, progress: bool) -> str:
@@ -121,6 +127,8 @@ class BenchmarkCommand(Subcommand):
             raise ValueError("--pretrained backbones are molecular; the TU benchmarks train from scratch")
         if args.fingerprint_bits:
             raise ValueError("--fingerprint-bits is for molecules; the TU graphs have no fingerprints")
+        if args.descriptors:
+            raise ValueError("--descriptors is for molecules; the TU graphs have no RDKit descriptors")
         methods = args.method or _DEFAULT_METHODS["tu"]
         for method in methods:  # refuse a method that does not apply before anything runs
             check_tu_method(method)
@@ -150,6 +158,7 @@ class BenchmarkCommand(Subcommand):
         collection = cls._load_molecules("fsmol", args, progress)
         settings = cls._apply(FsmolSettings.quick() if args.quick else FsmolSettings(), args, "steps")
         settings.fingerprint_bits = args.fingerprint_bits
+        settings.descriptors = args.descriptors
         report = None
         if args.extra_train:
             from graphmeta.benchmarks.extra_tasks import add_training_tasks
@@ -195,6 +204,7 @@ class BenchmarkCommand(Subcommand):
                                   "max_steps")
             settings.pretrained_encoder = args.pretrained
             settings.fingerprint_bits = args.fingerprint_bits
+            settings.descriptors = args.descriptors
             if args.cv_per_seed:
                 settings.cv_seed = None
             if args.norm:

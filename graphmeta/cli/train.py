@@ -60,6 +60,10 @@ class TrainCommand(Subcommand):
         parser.add_argument("--fingerprint-bits", type=int, default=0, metavar="BITS",
                             help="also read each molecule's ECFP4 (BITS bits, e.g. 2048) beside the GNN readout "
                                  "(default 0: the GNN alone); the model remembers it, predict makes them itself")
+        parser.add_argument("--descriptors", action="store_true",
+                            help="also read 54 cheap RDKit 2D descriptors of each molecule (logP, TPSA, ring and "
+                                 "group counts...), robustly scaled on the training molecules, beside the GNN readout "
+                                 "(combinable with --fingerprint-bits); predict computes them itself")
         parser.add_argument("--norm", choices=_NORMS, default="task",
                             help="normalization: task (per-episode statistics, default), running (per-molecule "
                                  "predictions), layer, none")
@@ -141,7 +145,8 @@ class TrainCommand(Subcommand):
             raise ValueError(f"--grad-clip must be 0 (no clipping) or positive, got {args.grad_clip}")
         progress = not args.no_progress and is_main
         with main_first():  # rank 0 featurizes and caches, the other ranks read its cache
-            collection = load_named_or_csv(args, progress, MoleculeFeaturizer(fingerprint_bits=args.fingerprint_bits))
+            collection = load_named_or_csv(args, progress, MoleculeFeaturizer(fingerprint_bits=args.fingerprint_bits,
+                                                                              descriptors=args.descriptors))
         if collection.task_type != "binary":
             raise ValueError(f"{collection.name} has {collection.task_type} tasks; graphmeta train meta-trains on "
                              f"binary tasks (use the Python API's MetaTrainer with n_way for class splits)")
@@ -152,7 +157,7 @@ class TrainCommand(Subcommand):
                                 "hidden_channels": args.hidden, "num_layers": args.layers, "norm": args.norm,
                                 "seed": args.seed, "checkpoint_every": args.checkpoint_every,
                                 "grad_clip": args.grad_clip or None,
-                                "encoder_options": fingerprint_options(args.fingerprint_bits)})
+                                "encoder_options": fingerprint_options(args.fingerprint_bits, args.descriptors)})
         if is_main:
             print(f"meta-training {args.learner} on {collection.name}: {len(split.train)} training tasks ({note}), "
                   f"{len(split.valid)} validation tasks, {args.steps} steps")

@@ -32,8 +32,9 @@ if TYPE_CHECKING:
 
 __all__ = ["GRAPH_LEVEL_FIELDS", "GraphStore", "segment_arange"]
 
-#: ``Data`` attributes that hold one row per graph (``[1, F]`` in a ``Data``), e.g. a molecule's fingerprint.
-GRAPH_LEVEL_FIELDS: frozenset[str] = frozenset({"fingerprint"})
+#: ``Data`` attributes that hold one row per graph (``[1, F]`` in a ``Data``), e.g. a molecule's fingerprint or
+#: its RDKit descriptors.
+GRAPH_LEVEL_FIELDS: frozenset[str] = frozenset({"fingerprint", "descriptors"})
 
 
 def segment_arange(counts: Tensor) -> Tensor:
@@ -146,8 +147,9 @@ class GraphStore:
     @classmethod
     def from_featurized(cls, feats: "FeaturizedMolecules") -> "GraphStore":
         """The store of molecules featurized by :meth:`MoleculeFeaturizer.featurize_many` (``x``, ``edge_attr``
-        and, from a featurizer with fingerprints, ``fingerprint``)."""
-        graph_fields = {"fingerprint": feats.fingerprint} if feats.fingerprint is not None else {}
+        and, from a featurizer with them, ``fingerprint`` and ``descriptors``)."""
+        graph_fields = {name: value for name, value in (("fingerprint", feats.fingerprint),
+                                                        ("descriptors", feats.descriptors)) if value is not None}
         return cls(edge_index=feats.edge_index, node_ptr=feats.node_ptr, edge_ptr=feats.edge_ptr,
                    node_fields={"x": feats.x}, edge_fields={"edge_attr": feats.edge_attr}, graph_fields=graph_fields)
 

@@ -94,6 +94,14 @@ class GraphEncoder(nn.Module):
         fingerprint_channels (int, optional): also read each graph's ``fingerprint`` field (e.g. ECFP4 bits from
             ``MoleculeFeaturizer(fingerprint_bits=...)``) and fuse it with the readout
             (:class:`~.fingerprint.FingerprintFusion`); ``0``: the GNN alone. (default: ``0``)
+        descriptor_channels (int, optional): also read each graph's ``descriptors`` field (raw RDKit descriptors from
+            ``MoleculeFeaturizer(descriptors=True)``, ``len(DESCRIPTOR_NAMES)`` of them), scale them robustly and
+            fuse them with the readout, beside the fingerprint if any (one fusion). The scaler's statistics must be
+            fitted on training molecules first (:meth:`fit_descriptor_scaler`; the meta-trainer does it); they are
+            buffers, saved with the weights. ``0``: none. (default: ``0``)
+
+    The fusion module is the attribute ``fingerprint`` (named so for the state-dict keys of earlier models; it
+    fuses descriptors too).
 
     Shapes:
         - **input:** a task batch with ``batch.batch``, ``edge_index`` and the node/edge fields above
@@ -113,6 +121,7 @@ class GraphEncoder(nn.Module):
         readout: ReadoutMode = "mean",
         heads: int = 4,
         fingerprint_channels: int = 0,
+        descriptor_channels: int = 0,
     ) -> None:
         super().__init__()
         if conv not in CONVS:
@@ -123,13 +132,17 @@ class GraphEncoder(nn.Module):
             raise ValueError(f"GAT heads must be a positive divisor of hidden_channels={hidden_channels}, got {heads}")
         if num_layers < 1:
             raise ValueError("num_layers must be at least 1")
+        for name, value in (("fingerprint_channels", fingerprint_channels),
+                            ("descriptor_channels", descriptor_channels)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
         if not atom_vocab and not node_attr_channels and not degree_vocab:
             raise ValueError("the encoder needs some node input: atom_vocab, node_attr_channels or degree_vocab")
         self.config: dict[str, Any] = {
             "conv": conv, "hidden_channels": hidden_channels, "num_layers": num_layers,
             "atom_vocab": list(atom_vocab) if atom_vocab else None, "bond_vocab": list(bond_vocab) if bond_vocab else None,
             "node_attr_channels": node_attr_channels, "degree_vocab": degree_vocab, "norm": norm, "readout": readout,
-            "heads": heads, "fingerprint_channels": fingerprint_channels,
+            "heads": heads, "fingerprint_channels": fingerprint_channels, "descriptor_channels": descriptor_channels,
         }
         self.conv, self.hidden_channels = conv, hidden_channels
         self.atom_encoder = CategoricalEncoder(atom_vocab, hidden_channels) if atom_vocab else None
@@ -141,7 +154,15 @@ class GraphEncoder(nn.Module):
         self.layers = nn.ModuleList([_make_layer(conv, hidden_channels, heads) for _ in range(num_layers)])
         self.norms = nn.ModuleList([TaskNorm(hidden_channels, norm) for _ in range(num_layers)])
         self.readout = Readout(readout, hidden_channels)
-        self.fingerprint = FingerprintFusion(hidden_channels, fingerprint_channels) if fingerprint_channels else None
+        self.fingerprint = (FingerprintFusion(hidden_channels, fingerprint_channels, descriptor_channels)
+                            if fingerprint_channels or descriptor_channels else None)
+
+    def fit_descriptor_scaler(self, values: Tensor) -> None:
+        """Fits the robust scaling of the raw descriptors ``[n, descriptor_channels]`` (NaN allowed) of training
+        molecules, e.g. ``store.graph_fields["descriptors"][train_ids]``. Unsupervised: it reads no label."""
+        if self.fingerprint is None or self.fingerprint.scaler is None:
+            raise ValueError("this backbone reads no descriptors (descriptor_channels=0): nothing to fit")
+        self.fingerprint.fit_descriptor_scaler(values)
 
     def _encode_nodes(self, data: Any, layout: TaskLayout) -> Tensor:
         parts = []
@@ -195,11 +216,17 @@ class GraphEncoder(nn.Module):
         graphs = self.readout(h, task_batch.batch.batch, int(task_batch.graph_task.numel()), layout.nodes)
         if self.fingerprint is None:
             return graphs
-        fingerprint, bits = getattr(task_batch.batch, "fingerprint", None), self.fingerprint.fingerprint_channels
-        if fingerprint is None:
+        fusion = self.fingerprint
+        fingerprint, bits = getattr(task_batch.batch, "fingerprint", None), fusion.fingerprint_channels
+        if bits and fingerprint is None:
             raise ValueError(f"this backbone reads fingerprints (fingerprint_channels={bits}) but the graphs have "
                              f"none: featurize the molecules with MoleculeFeaturizer(fingerprint_bits={bits})")
-        return self.fingerprint(graphs, fingerprint, layout.graphs)
+        descriptors = getattr(task_batch.batch, "descriptors", None)
+        if fusion.descriptor_channels and descriptors is None:
+            raise ValueError(f"this backbone reads descriptors (descriptor_channels={fusion.descriptor_channels}) but "
+                             f"the graphs have none: featurize the molecules with MoleculeFeaturizer(descriptors=True)")
+        return fusion(graphs, fingerprint if bits else None, layout.graphs,
+                      descriptors=descriptors if fusion.descriptor_channels else None)
 
 
 class FewShotModel(nn.Module):

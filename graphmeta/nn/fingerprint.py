@@ -1,50 +1,87 @@
-"""Fusion of a molecule's fingerprint with its GNN readout (FS-Mol's ``gnn+ecfp+fc`` encoder input)."""
+"""Fusion of a molecule's graph-level inputs (ECFP bits, RDKit descriptors) with its GNN readout (FS-Mol's
+``gnn+ecfp+fc`` encoder input; MHNfs feeds descriptors beside fingerprints too)."""
 
 from __future__ import annotations
 
 import torch
 from torch import Tensor, nn
 
+from graphmeta.nn.descriptors import DescriptorScaler
 from graphmeta.nn.taskbatch import TaskLayout, task_mlp
 
 __all__ = ["FingerprintFusion"]
 
 
 class FingerprintFusion(nn.Module):
-    r"""Adds what a fingerprint says to a graph embedding:
-    :math:`\mathbf{r}'_g = \mathbf{r}_g + W_2\,\mathrm{ReLU}(W_1 [\mathbf{r}_g \,\|\, \mathbf{f}_g] + b_1) + b_2`.
+    r"""Adds what a molecule's fingerprint and/or descriptors say to its graph embedding:
+    :math:`\mathbf{r}'_g = \mathbf{r}_g + W_2\,\mathrm{ReLU}(W_1 [\mathbf{r}_g \,\|\, \mathbf{f}_g \,\|\,
+    s(\mathbf{d}_g)] + b_1) + b_2`, with :math:`s` the robust scaling of raw descriptors
+    (:class:`~graphmeta.nn.descriptors.DescriptorScaler`, whose statistics are buffers of this module).
 
-    The residual form keeps the GNN path as it is, so a backbone pretrained without fingerprints starts from
+    The residual form keeps the GNN path as it is, so a backbone pretrained without these inputs starts from
     its own embedding plus a learned correction. Weights may be per task (stacked), as everywhere in the
-    backbone, so MAML adapts them like any other layer.
+    backbone, so MAML adapts them like any other layer (the scaler's statistics are fixed buffers). With
+    fingerprints only, the parameters are exactly those of the fingerprint-only fusion of earlier versions.
 
     Args:
         channels (int): graph embedding size.
-        fingerprint_channels (int): fingerprint length (e.g. 2048 ECFP4 bits).
+        fingerprint_channels (int, optional): fingerprint length (e.g. 2048 ECFP4 bits; ``0``: none).
+            (default: ``0``)
+        descriptor_channels (int, optional): number of raw descriptors (``len(DESCRIPTOR_NAMES)``; ``0``: none).
+            The scaler must be fitted (:meth:`fit_descriptor_scaler`) before the first forward. (default: ``0``)
 
     Shapes:
-        - **input:** graph embeddings :math:`(G, C)`, fingerprints :math:`(G, F)` (any dtype; 0/1 bits)
+        - **input:** graph embeddings :math:`(G, C)`, fingerprints :math:`(G, F)` (any dtype; 0/1 bits), raw
+          descriptors :math:`(G, D)` (float, NaN allowed)
         - **output:** :math:`(G, C)`
     """
 
-    def __init__(self, channels: int, fingerprint_channels: int) -> None:
+    def __init__(self, channels: int, fingerprint_channels: int = 0, descriptor_channels: int = 0) -> None:
         super().__init__()
-        if channels < 1 or fingerprint_channels < 1:
-            raise ValueError(f"need positive sizes, got channels={channels}, "
-                             f"fingerprint_channels={fingerprint_channels}")
+        if channels < 1 or fingerprint_channels < 0 or descriptor_channels < 0 or not (
+                fingerprint_channels or descriptor_channels):
+            raise ValueError(f"need a positive channels and some graph-level input, got channels={channels}, "
+                             f"fingerprint_channels={fingerprint_channels}, descriptor_channels={descriptor_channels}")
         self.channels, self.fingerprint_channels = channels, fingerprint_channels
-        self.hidden = nn.Linear(channels + fingerprint_channels, channels)
+        self.descriptor_channels = descriptor_channels
+        self.hidden = nn.Linear(channels + fingerprint_channels + descriptor_channels, channels)
         self.out = nn.Linear(channels, channels)
+        self.scaler = DescriptorScaler(descriptor_channels) if descriptor_channels else None
 
-    def forward(self, x: Tensor, fingerprint: Tensor, layout: TaskLayout | None = None) -> Tensor:
+    def fit_descriptor_scaler(self, values: Tensor) -> None:
+        """Fits the descriptor scaler on raw descriptors ``[n, descriptor_channels]`` of training molecules
+        (unsupervised: no labels)."""
+        if self.scaler is None:
+            raise ValueError("this fusion reads no descriptors (descriptor_channels=0)")
+        self.scaler.fit(values)
+
+    def forward(self, x: Tensor, fingerprint: Tensor | None = None, layout: TaskLayout | None = None, *,
+                descriptors: Tensor | None = None) -> Tensor:
         """``layout``: the task layout of the graphs (needed for per-task weights only)."""
-        if fingerprint.dim() != 2 or fingerprint.shape != (x.shape[0], self.fingerprint_channels):
-            raise ValueError(f"expected fingerprints of shape ({x.shape[0]}, {self.fingerprint_channels}), got "
-                             f"{tuple(fingerprint.shape)}: featurize with MoleculeFeaturizer(fingerprint_bits="
-                             f"{self.fingerprint_channels})")
-        joined = torch.cat([x, fingerprint.to(x.dtype)], dim=-1)
+        parts = [x]
+        if self.fingerprint_channels:
+            if fingerprint is None or fingerprint.dim() != 2 or fingerprint.shape != (x.shape[0],
+                                                                                      self.fingerprint_channels):
+                got = None if fingerprint is None else tuple(fingerprint.shape)
+                raise ValueError(f"expected fingerprints of shape ({x.shape[0]}, {self.fingerprint_channels}), got "
+                                 f"{got}: featurize with MoleculeFeaturizer(fingerprint_bits="
+                                 f"{self.fingerprint_channels})")
+            parts.append(fingerprint.to(x.dtype))
+        if self.scaler is not None:
+            if descriptors is None or descriptors.dim() != 2 or descriptors.shape != (x.shape[0],
+                                                                                      self.descriptor_channels):
+                got = None if descriptors is None else tuple(descriptors.shape)
+                raise ValueError(f"expected descriptors of shape ({x.shape[0]}, {self.descriptor_channels}), got "
+                                 f"{got}: featurize with MoleculeFeaturizer(descriptors=True)")
+            parts.append(self.scaler(descriptors).to(x.dtype))
+        joined = torch.cat(parts, dim=-1)
         layers = [(self.hidden.weight, self.hidden.bias), (self.out.weight, self.out.bias)]
         return x + task_mlp(joined, layers, layout)
 
     def __repr__(self) -> str:
-        return f"{self.__class__.__name__}({self.channels}, fingerprint_channels={self.fingerprint_channels})"
+        parts = [str(self.channels)]
+        if self.fingerprint_channels:
+            parts.append(f"fingerprint_channels={self.fingerprint_channels}")
+        if self.descriptor_channels:
+            parts.append(f"descriptor_channels={self.descriptor_channels}")
+        return f"{self.__class__.__name__}({', '.join(parts)})"

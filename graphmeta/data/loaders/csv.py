@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from graphmeta.data.download import sha256_file
-from graphmeta.data.featurize import InvalidSmilesError, MoleculeFeaturizer
+from graphmeta.data.featurize import InvalidSmilesError, MoleculeFeaturizer, warn_nonfinite_descriptors
 from graphmeta.data.graphs import GraphStore
 from graphmeta.data.tasks import SkipReport, SourceInfo, TaskCollection, TaskLabels
 
@@ -181,6 +181,7 @@ def read_molecule_csv(
 
     smiles = [s.strip() for s in frame[smiles_col].tolist()]
     feats, invalid = featurizer.featurize_many(smiles, progress=progress, total=len(smiles))
+    warn_nonfinite_descriptors(feats, file)
     skipped = SkipReport()
     for i, reason in invalid.items():
         if on_invalid == "raise":

@@ -36,7 +36,7 @@ from typing import Any, Iterator, Mapping, Sequence
 import numpy as np
 import torch
 
-from graphmeta.data.featurize import MoleculeFeaturizer
+from graphmeta.data.featurize import MoleculeFeaturizer, warn_nonfinite_descriptors
 from graphmeta.data.graphs import GraphStore
 from graphmeta.data.tasks import SkipReport, SourceInfo, TaskCollection, TaskLabels
 
@@ -303,6 +303,7 @@ def _featurize_unique(tasks: Sequence[_Task], featurizer: MoleculeFeaturizer, pr
             position.setdefault(smiles, len(position))
     unique = list(position)
     feats, invalid = featurizer.featurize_many(unique, progress=progress, total=len(unique))
+    warn_nonfinite_descriptors(feats, "FS-Mol task files")
     valid = np.ones(len(unique), dtype=bool)
     valid[list(invalid)] = False
     graph_of = np.full(len(unique), -1, dtype=np.int64)

@@ -30,7 +30,7 @@ import pandas as pd
 import torch
 
 from graphmeta.data.download import sha256_file
-from graphmeta.data.featurize import InvalidSmilesError, MoleculeFeaturizer
+from graphmeta.data.featurize import InvalidSmilesError, MoleculeFeaturizer, warn_nonfinite_descriptors
 from graphmeta.data.graphs import GraphStore
 from graphmeta.data.loaders.csv import (_MISSING, CSVFormatError, _check_binary, _parse_labels, _pick_smiles_column,
                                         _read_frame)
@@ -146,6 +146,7 @@ def read_task_table(
     smiles_codes, unique_smiles = pd.factorize(smiles, sort=False)
     feats, invalid = featurizer.featurize_many(list(unique_smiles), progress=progress, total=len(unique_smiles),
                                                n_jobs=n_jobs)
+    warn_nonfinite_descriptors(feats, file)
     graph_of = np.full(len(unique_smiles), -1, dtype=np.int64)
     valid = np.ones(len(unique_smiles), dtype=bool)
     valid[list(invalid)] = False
