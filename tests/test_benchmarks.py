@@ -346,3 +346,16 @@ def test_full_training_set_replaces_the_sample_and_keeps_the_evaluation_assays(f
     assert torch.equal(values, full_values)
     with pytest.raises(ValueError, match=r"lacks 24\d training assay"):
         use_full_training_set(fsmol, full.select_tasks(range(10)))
+
+
+@pytest.mark.slow
+def test_fsmol_cli_meta_trains_on_all_training_assays(tmp_path: Path, shared_data: Path,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    common = ["--quick", "--out", str(tmp_path), "--data-dir", str(shared_data), "--no-progress"]
+    assert main(["benchmark", "fsmol", "--method", "protonet", "--train-assays", "full", *common]) == 0
+    record = json.loads((tmp_path / "fsmol_protonet_quick.json").read_text())["results"]
+    assert record["settings"]["train_assays"] == "full"
+    assert record["train_tasks"] == record["extra_train_report"]["fsmol-train-full"]["training_assays"] == 4935
+    assert "meta-training on all 4,935 FS-Mol training assays" in capsys.readouterr().out
+    assert main(["benchmark", "tox21", "--method", "rf", "--train-assays", "full", *common]) != 0
+    assert "fsmol only" in capsys.readouterr().err

@@ -63,6 +63,7 @@ class FsmolSettings:
     fingerprint_bits: int = 0  # > 0: ECFP4 bits beside the GNN readout (the collection must be featurized with them)
     descriptors: bool = False  # RDKit 2D descriptors beside the GNN readout (the collection must have them too)
     extra_train: tuple[str, ...] = ()  # other datasets whose tasks are added to meta-training (extra_tasks.py)
+    train_assays: str = "sample"  # "full": all 4,935 FS-Mol training assays (extra_tasks.use_full_training_set)
     norm: str = "task"  # backbone normalization mode (graphmeta.nn.norm)
 
     @classmethod

@@ -66,6 +66,9 @@ class BenchmarkCommand(Subcommand):
                             help="molecules: meta-learners also read 54 cheap RDKit 2D descriptors (robustly scaled "
                                  "on the training molecules) beside the GNN readout (combinable with "
                                  "--fingerprint-bits)")
+        parser.add_argument("--train-assays", choices=["sample", "full"], default="sample",
+                            help="fsmol: meta-train on the staged 1-in-20 sample of FS-Mol's training assays "
+                                 "(default) or on all 4,935 (the fsmol-train-full task table)")
         parser.add_argument("--extra-train", nargs="+", default=(), metavar="DATASET",
                             help="fsmol: also meta-train on the tasks of these binary molecular datasets (e.g. toxcast "
                                  "muv hiv tox21 sider), without FS-Mol's validation/test molecules (matched by "
@@ -160,13 +163,23 @@ class BenchmarkCommand(Subcommand):
         settings.fingerprint_bits = args.fingerprint_bits
         settings.descriptors = args.descriptors
         report = None
+        settings.train_assays = args.train_assays
+        if args.train_assays == "full":
+            from graphmeta.benchmarks.extra_tasks import use_full_training_set
+
+            collection, full_report = use_full_training_set(collection, cls._load_molecules("fsmol-train-full", args,
+                                                                                            progress))
+            report = {"fsmol-train-full": full_report}
+            print(f"meta-training on all {full_report['training_assays']:,} FS-Mol training assays "
+                  f"({full_report['training_molecules']:,} molecules)")
         if args.extra_train:
             from graphmeta.benchmarks.extra_tasks import add_training_tasks
 
             settings.extra_train = tuple(args.extra_train)
             extras = [cls._load_molecules(name, args, progress) for name in args.extra_train]
-            collection, report = add_training_tasks(collection, extras, min_per_class=settings.train_shots + 1)
-            added = sum(r["tasks_added"] for r in report.values())
+            collection, extra_report = add_training_tasks(collection, extras, min_per_class=settings.train_shots + 1)
+            report = {**(report or {}), **extra_report}
+            added = sum(r["tasks_added"] for r in extra_report.values())
             print(f"meta-training on {len(collection.task_groups['train'])} tasks: FS-Mol's "
                   f"{len(collection.task_groups['train']) - added} and {added} from {', '.join(args.extra_train)}")
         if args.support_sizes:
@@ -219,6 +232,8 @@ class BenchmarkCommand(Subcommand):
     @classmethod
     def run(cls, args: argparse.Namespace) -> int:
         progress = not args.no_progress
+        if (args.extra_train or args.train_assays != "sample") and args.benchmark != "fsmol":
+            raise ValueError("--train-assays and --extra-train choose FS-Mol's meta-training tasks: fsmol only")
         if args.extra_train and args.benchmark != "fsmol":
             raise ValueError("--extra-train adds meta-training tasks to fsmol only (the other protocols fix their "
                              "training tasks)")
