@@ -29,6 +29,17 @@ EMBEDDED_DATASETS = ("tox21",)
 _TRIANGLES_SPLITS = ("train", "val", "test")
 
 
+def _file_key(path: Path, what: str, loader: str, featurizer: MoleculeFeaturizer, **options: Any) -> dict[str, Any]:
+    """The cache key of a user's file: its name and sha256, the loader's version, the featurizer and the options
+    (``FileNotFoundError`` naming ``what`` when the file is not there)."""
+    from graphmeta.data.download import sha256_file
+
+    if not path.is_file():
+        raise FileNotFoundError(f"{what} not found: {path}")
+    return {"name": path.name, "loader": loader, "sha256": sha256_file(path), "featurizer": featurizer.cache_key,
+            **options}
+
+
 def load_csv(
     path: str | os.PathLike,
     smiles_column: str | None = None,
@@ -46,18 +57,13 @@ def load_csv(
     See :func:`graphmeta.data.loaders.csv.read_molecule_csv` for the parsing rules; results are cached by
     the file's sha256 and the options; ``mmap`` as for :func:`load_dataset`.
     """
-    from graphmeta.data.download import sha256_file
     from graphmeta.data.loaders.csv import LOADER_VERSION, read_molecule_csv
 
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"CSV file not found: {path}")
     featurizer = featurizer or MoleculeFeaturizer()
-    key = {
-        "name": path.name, "loader": LOADER_VERSION, "sha256": sha256_file(path), "featurizer": featurizer.cache_key,
-        "smiles_column": smiles_column, "target_columns": list(target_columns) if target_columns else None,
-        "task_type": task_type, "on_invalid": on_invalid,
-    }
+    key = _file_key(path, "CSV file", LOADER_VERSION, featurizer, smiles_column=smiles_column,
+                    target_columns=list(target_columns) if target_columns else None, task_type=task_type,
+                    on_invalid=on_invalid)
     return cached_collection(key, lambda: read_molecule_csv(
         path, smiles_column, target_columns, task_type, featurizer=featurizer, on_invalid=on_invalid,
         progress=progress), cache, mmap)
@@ -88,16 +94,13 @@ def load_task_table(
         >>> assays = graphmeta.load_task_table("chembl_export.csv.gz", task_column="assay_id",
         ...                                    smiles_column="canonical_smiles", label_column="active")
     """
-    from graphmeta.data.download import sha256_file
     from graphmeta.data.loaders.task_table import LOADER_VERSION, read_task_table
 
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"task table not found: {path}")
     featurizer = featurizer or MoleculeFeaturizer()
-    key = {"name": path.name, "loader": LOADER_VERSION, "sha256": sha256_file(path), "featurizer": featurizer.cache_key,
-           "task_column": task_column, "smiles_column": smiles_column, "label_column": label_column,
-           "task_type": task_type, "on_invalid": on_invalid}
+    key = _file_key(path, "task table", LOADER_VERSION, featurizer, task_column=task_column,
+                    smiles_column=smiles_column, label_column=label_column, task_type=task_type,
+                    on_invalid=on_invalid)
     return cached_collection(key, lambda: read_task_table(
         path, task_column, smiles_column, label_column, task_type, featurizer=featurizer, on_invalid=on_invalid,
         progress=progress, n_jobs=n_jobs), cache, mmap)

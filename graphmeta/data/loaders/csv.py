@@ -120,6 +120,14 @@ def _parse_labels(frame: pd.DataFrame, targets: Sequence[str], file: str) -> np.
     return out
 
 
+def check_loader_options(on_invalid: str, task_type: str) -> None:
+    """``ValueError`` for an ``on_invalid`` or ``task_type`` a molecule loader does not know."""
+    if on_invalid not in ("skip", "raise"):
+        raise ValueError(f"on_invalid must be 'skip' or 'raise', got {on_invalid!r}")
+    if task_type not in ("auto", "binary", "regression"):
+        raise ValueError(f"task_type must be 'auto', 'binary' or 'regression', got {task_type!r}")
+
+
 def _check_binary(labels: np.ndarray, targets: Sequence[str], file: str) -> None:
     bad = ~np.isnan(labels) & (labels != 0) & (labels != 1)
     if bad.any():
@@ -153,10 +161,7 @@ def read_molecule_csv(
         progress: show a progress bar while featurizing.
         source: provenance to attach (default: the file and its sha256).
     """
-    if on_invalid not in ("skip", "raise"):
-        raise ValueError(f"on_invalid must be 'skip' or 'raise', got {on_invalid!r}")
-    if task_type not in ("auto", "binary", "regression"):
-        raise ValueError(f"task_type must be 'auto', 'binary' or 'regression', got {task_type!r}")
+    check_loader_options(on_invalid, task_type)
     path = Path(path)
     file = path.name
     featurizer = featurizer or MoleculeFeaturizer()

@@ -33,7 +33,7 @@ from graphmeta.data.download import sha256_file
 from graphmeta.data.featurize import InvalidSmilesError, MoleculeFeaturizer, warn_nonfinite_descriptors
 from graphmeta.data.graphs import GraphStore
 from graphmeta.data.loaders.csv import (_MISSING, CSVFormatError, _check_binary, _parse_labels, _pick_smiles_column,
-                                        _read_frame)
+                                        _read_frame, check_loader_options)
 from graphmeta.data.tasks import SkipReport, SourceInfo, TaskCollection, TaskLabels
 
 __all__ = ["read_task_table", "read_table_frame", "LOADER_VERSION", "TABLE_SUFFIXES"]
@@ -109,10 +109,7 @@ def read_task_table(
         n_jobs: worker processes for featurization (``-1``: every CPU; ``None``: this process).
         source: provenance to attach (default: the file and its sha256).
     """
-    if on_invalid not in ("skip", "raise"):
-        raise ValueError(f"on_invalid must be 'skip' or 'raise', got {on_invalid!r}")
-    if task_type not in ("auto", "binary", "regression"):
-        raise ValueError(f"task_type must be 'auto', 'binary' or 'regression', got {task_type!r}")
+    check_loader_options(on_invalid, task_type)
     path = Path(path)
     file = path.name
     featurizer = featurizer or MoleculeFeaturizer()
