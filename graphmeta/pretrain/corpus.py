@@ -1,8 +1,8 @@
-"""The unlabeled molecules self-supervised pretraining runs on, deduplicated by SMILES.
+"""The unlabeled molecules self-supervised pretraining runs on, deduplicated by canonical SMILES.
 
 By default the corpus gathers the molecules of MUV, HIV, ToxCast and the FS-Mol training tasks (labels are never
 read); molecules of FS-Mol's validation and test tasks are excluded from the whole corpus (FS-Mol's protocol keeps
-them unseen). A prebuilt corpus folder (millions of molecules) is opened by
+them unseen), matched by canonical SMILES. A prebuilt corpus folder (millions of molecules) is opened by
 :func:`graphmeta.data.corpus.load_corpus_dir` as the same :class:`MoleculeCorpus`.
 """
 
@@ -46,23 +46,23 @@ class MoleculeCorpus:
         return len(self.graphs)
 
 
-def _fsmol_parts(collection: TaskCollection) -> tuple[list[int], set[str]]:
-    """Graph ids of FS-Mol's training tasks, and the SMILES of its validation and test tasks."""
-    def graphs_of(tasks: Sequence[int]) -> set[int]:
-        out: set[int] = set()
-        for t in tasks:
-            out.update(collection.labels.task(int(t))[0].tolist())
-        return out
-
-    groups = collection.task_groups
-    train = sorted(graphs_of(groups.get("train", ())))
-    held = graphs_of([*groups.get("valid", ()), *groups.get("test", ())])
-    return train, {collection.smiles[g] for g in held}  # type: ignore[index]
+def _fsmol_training_graphs(collection: TaskCollection) -> list[int]:
+    """Graph ids of FS-Mol's training tasks."""
+    out: set[int] = set()
+    for t in collection.task_groups.get("train", ()):
+        out.update(collection.labels.task(int(t))[0].tolist())
+    return sorted(out)
 
 
 def molecule_corpus(collections: Sequence[TaskCollection]) -> MoleculeCorpus:
     """Pools the molecules of ``collections`` (an FS-Mol collection contributes its training tasks' molecules
-    only, and its validation/test molecules are removed from every source), first occurrence of a SMILES kept."""
+    only, and its validation/test molecules are removed from every source), first occurrence kept.
+
+    Molecules are compared by RDKit canonical SMILES (:mod:`graphmeta.data.canonical`: datasets write one molecule
+    differently), both to remove FS-Mol's evaluation molecules and to de-duplicate; the corpus keeps each kept
+    molecule's SMILES as its source wrote it."""
+    from graphmeta.data.canonical import canonical_smiles, fsmol_evaluation_molecules
+
     if not collections:
         raise ValueError("the pretraining corpus needs at least one dataset")
     featurizers = {c.featurizer for c in collections}
@@ -73,8 +73,8 @@ def molecule_corpus(collections: Sequence[TaskCollection]) -> MoleculeCorpus:
         if c.smiles is None:
             raise ValueError(f"{c.name} has no SMILES: pretraining by attribute masking needs molecules")
         if c.name.lower() == "fsmol":
-            ids, held = _fsmol_parts(c)
-            excluded_smiles |= held
+            ids = _fsmol_training_graphs(c)
+            excluded_smiles |= fsmol_evaluation_molecules(c)
         else:
             ids = list(range(len(c.graphs)))
         parts.append((c, ids))
@@ -82,12 +82,11 @@ def molecule_corpus(collections: Sequence[TaskCollection]) -> MoleculeCorpus:
     stores, smiles, sources, excluded = [], [], {}, 0
     for c, ids in parts:
         keep = []
-        for g in ids:
-            s = c.smiles[g]  # type: ignore[index]
-            if s in excluded_smiles:
+        for g, canonical in zip(ids, canonical_smiles([c.smiles[g] for g in ids])):  # type: ignore[index]
+            if canonical in excluded_smiles:
                 excluded += 1
-            elif s not in seen:
-                seen.add(s)
+            elif canonical not in seen:
+                seen.add(canonical)
                 keep.append(g)
         stores.append(c.graphs.subset(torch.tensor(keep, dtype=torch.long)))
         smiles.extend(c.smiles[g] for g in keep)  # type: ignore[index]
