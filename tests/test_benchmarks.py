@@ -331,6 +331,9 @@ def test_full_training_set_replaces_the_sample_and_keeps_the_evaluation_assays(f
     combined, report = use_full_training_set(fsmol, full)
     groups = combined.task_groups
     assert len(groups["train"]) == report["training_assays"] == 4935 and report["replaced_sample_assays"] == 247
+    smallest = min(min(int((full.labels.task(t)[1] == c).sum()) for c in (0, 1)) for t in range(full.n_tasks))
+    trimmed, trimmed_report = use_full_training_set(fsmol, full, min_per_class=smallest + 1)
+    assert 0 < trimmed_report["training_assays_too_small"] == 4935 - len(trimmed.task_groups["train"])
     assert 0 < report["training_molecules_also_in_evaluation_assays"] < report["training_molecules"] == 207223
     for group in ("valid", "test"):
         assert [combined.task_names[t] for t in groups[group]] == [fsmol.task_names[t] for t in fsmol.task_groups[group]]
@@ -355,7 +358,9 @@ def test_fsmol_cli_meta_trains_on_all_training_assays(tmp_path: Path, shared_dat
     assert main(["benchmark", "fsmol", "--method", "protonet", "--train-assays", "full", *common]) == 0
     record = json.loads((tmp_path / "fsmol_protonet_quick.json").read_text())["results"]
     assert record["settings"]["train_assays"] == "full"
-    assert record["train_tasks"] == record["extra_train_report"]["fsmol-train-full"]["training_assays"] == 4935
-    assert "meta-training on all 4,935 FS-Mol training assays" in capsys.readouterr().out
+    full = record["extra_train_report"]["fsmol-train-full"]
+    assert record["train_tasks"] == full["training_assays"] == 4935 - full["training_assays_too_small"]
+    assert full["min_per_class"] == record["settings"]["train_shots"] + 1
+    assert f"meta-training on {full['training_assays']:,} FS-Mol training assays" in capsys.readouterr().out
     assert main(["benchmark", "tox21", "--method", "rf", "--train-assays", "full", *common]) != 0
     assert "fsmol only" in capsys.readouterr().err

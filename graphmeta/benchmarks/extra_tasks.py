@@ -82,14 +82,16 @@ def add_training_tasks(fsmol: TaskCollection, extras: Sequence[TaskCollection],
     return combined, report
 
 
-def use_full_training_set(fsmol: TaskCollection, full: TaskCollection) -> tuple[TaskCollection, dict[str, Any]]:
+def use_full_training_set(fsmol: TaskCollection, full: TaskCollection,
+                          min_per_class: int = 1) -> tuple[TaskCollection, dict[str, Any]]:
     """``fsmol``'s validation and test assays with the training assays of ``full`` (``fsmol-train-full``: all 4,935
     FS-Mol training assays) in place of the staged 1-in-20 sample.
 
     FS-Mol's protocol meta-trains on its training assays as they are (a training assay may measure a molecule that
     an evaluation assay measures too: the assays differ), so no molecule is removed here; the report counts how many
     training molecules (by SMILES string: FS-Mol writes each molecule one way) are evaluation molecules as well. Graph ids of the evaluation assays are unchanged (FS-Mol's
-    graphs come first); every training graph is added from ``full``.
+    graphs come first); every training graph is added from ``full``. Training assays with fewer than
+    ``min_per_class`` positives or negatives (too small for a training support) are left out and counted.
     """
     if full.featurizer != fsmol.featurizer:
         raise ValueError(f"{full.name} was featurized by {full.featurizer!r}, {fsmol.name} by {fsmol.featurizer!r}: "
@@ -104,12 +106,15 @@ def use_full_training_set(fsmol: TaskCollection, full: TaskCollection) -> tuple[
                          f"it is not FS-Mol's full training set")
     offset = len(fsmol.graphs)
     tasks = [fsmol.labels.task(t) for t in evaluation]
-    tasks += [(ids + offset, values) for ids, values in (full.labels.task(t) for t in range(full.n_tasks))]
-    names = [fsmol.task_names[t] for t in evaluation] + list(full.task_names)
+    kept = [t for t in range(full.n_tasks)
+            if min(int((full.labels.task(t)[1] == 1).sum()), int((full.labels.task(t)[1] == 0).sum())) >= min_per_class]
+    tasks += [(ids + offset, values) for ids, values in (full.labels.task(t) for t in kept)]
+    names = [fsmol.task_names[t] for t in evaluation] + [full.task_names[t] for t in kept]
     groups = {g: [evaluation.index(int(t)) for t in fsmol.task_groups.get(g, ())] for g in ("valid", "test")}
     groups["train"] = list(range(len(evaluation), len(names)))
     held = {fsmol.smiles[int(g)] for t in evaluation for g in fsmol.labels.task(t)[0].tolist()}
-    report = {"training_assays": full.n_tasks, "replaced_sample_assays": len(sample),
+    report = {"training_assays": len(kept), "training_assays_too_small": full.n_tasks - len(kept),
+              "min_per_class": min_per_class, "replaced_sample_assays": len(sample),
               "training_molecules": len(full.graphs),  # FS-Mol writes its SMILES one way: exact strings match
               "training_molecules_also_in_evaluation_assays": sum(s in held for s in full.smiles)}
     combined = replace(fsmol, graphs=GraphStore.concat([fsmol.graphs, full.graphs]),

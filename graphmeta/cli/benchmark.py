@@ -167,11 +167,12 @@ class BenchmarkCommand(Subcommand):
         if args.train_assays == "full":
             from graphmeta.benchmarks.extra_tasks import use_full_training_set
 
-            collection, full_report = use_full_training_set(collection, cls._load_molecules("fsmol-train-full", args,
-                                                                                            progress))
+            full = cls._load_molecules("fsmol-train-full", args, progress)
+            collection, full_report = use_full_training_set(collection, full, min_per_class=settings.train_shots + 1)
             report = {"fsmol-train-full": full_report}
-            print(f"meta-training on all {full_report['training_assays']:,} FS-Mol training assays "
-                  f"({full_report['training_molecules']:,} molecules)")
+            print(f"meta-training on {full_report['training_assays']:,} FS-Mol training assays "
+                  f"({full_report['training_molecules']:,} molecules; {full_report['training_assays_too_small']} "
+                  f"assays with {settings.train_shots} or fewer positives or negatives left out)")
         if args.extra_train:
             from graphmeta.benchmarks.extra_tasks import add_training_tasks
 
