@@ -21,6 +21,12 @@ from graphmeta.data.tasks import TaskCollection, TaskLabels
 __all__ = ["add_training_tasks", "use_full_training_set"]
 
 
+def _enough_of_each_class(values: torch.Tensor, min_per_class: int) -> bool:
+    """Whether binary labels ``values`` hold at least ``min_per_class`` positives and as many negatives."""
+    positives = int((values == 1).sum())
+    return min(positives, len(values) - positives) >= min_per_class
+
+
 def add_training_tasks(fsmol: TaskCollection, extras: Sequence[TaskCollection],
                        min_per_class: int) -> tuple[TaskCollection, dict[str, Any]]:
     """``fsmol`` with the binary tasks of ``extras`` added to its ``train`` group.
@@ -56,7 +62,7 @@ def add_training_tasks(fsmol: TaskCollection, extras: Sequence[TaskCollection],
             ids, values = extra.labels.task(t)
             dropped += int(evaluation[ids].sum())
             ids, values = ids[~evaluation[ids]], values[~evaluation[ids]]
-            if int((values == 1).sum()) < min_per_class or int((values == 0).sum()) < min_per_class:
+            if not _enough_of_each_class(values, min_per_class):
                 too_small += 1
                 continue
             kept_tasks.append((t, ids, values))
@@ -89,8 +95,8 @@ def use_full_training_set(fsmol: TaskCollection, full: TaskCollection,
 
     FS-Mol's protocol meta-trains on its training assays as they are (a training assay may measure a molecule that
     an evaluation assay measures too: the assays differ), so no molecule is removed here; the report counts how many
-    training molecules (by SMILES string: FS-Mol writes each molecule one way) are evaluation molecules as well. Graph ids of the evaluation assays are unchanged (FS-Mol's
-    graphs come first); every training graph is added from ``full``. Training assays with fewer than
+    training molecules (by SMILES string: FS-Mol writes each molecule one way) are evaluation molecules as
+    well. Graph ids of the evaluation assays are unchanged (FS-Mol's graphs come first); every training graph is added from ``full``. Training assays with fewer than
     ``min_per_class`` positives or negatives (too small for a training support) are left out and counted.
     """
     if full.featurizer != fsmol.featurizer:
@@ -106,12 +112,12 @@ def use_full_training_set(fsmol: TaskCollection, full: TaskCollection,
                          f"it is not FS-Mol's full training set")
     offset = len(fsmol.graphs)
     tasks = [fsmol.labels.task(t) for t in evaluation]
-    kept = [t for t in range(full.n_tasks)
-            if min(int((full.labels.task(t)[1] == 1).sum()), int((full.labels.task(t)[1] == 0).sum())) >= min_per_class]
+    kept = [t for t in range(full.n_tasks) if _enough_of_each_class(full.labels.task(t)[1], min_per_class)]
     tasks += [(ids + offset, values) for ids, values in (full.labels.task(t) for t in kept)]
     names = [fsmol.task_names[t] for t in evaluation] + [full.task_names[t] for t in kept]
-    groups = {g: [evaluation.index(int(t)) for t in fsmol.task_groups.get(g, ())] for g in ("valid", "test")}
-    groups["train"] = list(range(len(evaluation), len(names)))
+    position = {t: i for i, t in enumerate(evaluation)}
+    groups = {"train": list(range(len(evaluation), len(names))),
+              **{g: [position[int(t)] for t in fsmol.task_groups.get(g, ())] for g in ("valid", "test")}}
     held = {fsmol.smiles[int(g)] for t in evaluation for g in fsmol.labels.task(t)[0].tolist()}
     report = {"training_assays": len(kept), "training_assays_too_small": full.n_tasks - len(kept),
               "min_per_class": min_per_class, "replaced_sample_assays": len(sample),
@@ -119,7 +125,5 @@ def use_full_training_set(fsmol: TaskCollection, full: TaskCollection,
               "training_molecules_also_in_evaluation_assays": sum(s in held for s in full.smiles)}
     combined = replace(fsmol, graphs=GraphStore.concat([fsmol.graphs, full.graphs]),
                        labels=TaskLabels.from_tasks(tasks, offset + len(full.graphs)), task_names=names,
-                       smiles=[*fsmol.smiles, *full.smiles], task_groups={"train": groups["train"],
-                                                                         "valid": groups["valid"],
-                                                                         "test": groups["test"]})
+                       smiles=[*fsmol.smiles, *full.smiles], task_groups=groups)
     return combined, report
