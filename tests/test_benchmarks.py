@@ -364,3 +364,31 @@ def test_fsmol_cli_meta_trains_on_all_training_assays(tmp_path: Path, shared_dat
     assert f"meta-training on {full['training_assays']:,} FS-Mol training assays" in capsys.readouterr().out
     assert main(["benchmark", "tox21", "--method", "rf", "--train-assays", "full", *common]) != 0
     assert "fsmol only" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_cli_precision_bf16_only_where_native(tmp_path: Path, shared_data: Path, monkeypatch: pytest.MonkeyPatch,
+                                              native: bool) -> None:
+    import graphmeta.pretrain.hardware as hardware
+    from graphmeta.train import MetaTrainer
+
+    monkeypatch.setattr(hardware, "cpu_supports_bf16", lambda: native)
+    seen: list[str] = []
+    original = MetaTrainer.__init__
+
+    def spy(self, collection, split, config, *args, **kwargs):  # type: ignore[no-untyped-def]
+        seen.append(config.precision)
+        original(self, collection, split, config, *args, **kwargs)
+
+    monkeypatch.setattr(MetaTrainer, "__init__", spy)
+    args = ["benchmark", "tox21", "--quick", "--method", "protonet", "--shots", "1", "--seeds", "1", "--out",
+            str(tmp_path), "--data-dir", str(shared_data), "--no-progress", "--precision", "bf16"]
+    if native:
+        assert main(args) == 0
+    else:
+        with pytest.warns(RuntimeWarning, match="running in fp32"):
+            assert main(args) == 0
+    expected = "bf16" if native else "fp32"
+    record = json.loads((tmp_path / "tox21_1shot_protonet_quick.json").read_text())
+    assert record["results"]["settings"]["precision"] == expected
+    assert seen and set(seen) == {expected}

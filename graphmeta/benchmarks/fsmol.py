@@ -65,6 +65,7 @@ class FsmolSettings:
     extra_train: tuple[str, ...] = ()  # other datasets whose tasks are added to meta-training (extra_tasks.py)
     train_assays: str = "sample"  # "full": all 4,935 FS-Mol training assays (extra_tasks.use_full_training_set)
     norm: str = "task"  # backbone normalization mode (graphmeta.nn.norm)
+    precision: str = "fp32"  # meta-step precision ("bf16": autocast; validation and test stay fp32)
 
     @classmethod
     def quick(cls) -> "FsmolSettings":
@@ -105,7 +106,7 @@ def _config(method: str, settings: FsmolSettings, seed: int) -> TrainConfig:
                 seed=seed, hidden_channels=settings.hidden_channels, num_layers=settings.num_layers,
                 pretrained_encoder=settings.pretrained_encoder,
                 encoder_options=fingerprint_options(settings.fingerprint_bits, settings.descriptors),
-                norm=settings.norm)
+                norm=settings.norm, precision=settings.precision)
     return TrainConfig(**{**base, **method_overrides(method)})
 
 

@@ -85,6 +85,7 @@ class MolnetSettings:
     pretrained_encoder: str | None = None  # backbone from `graphmeta pretrain` (encoder.pt)
     fingerprint_bits: int = 0  # > 0: ECFP4 bits beside the GNN readout (the collection must be featurized with them)
     descriptors: bool = False  # RDKit 2D descriptors beside the GNN readout (the collection must have them too)
+    precision: str = "fp32"  # meta-step precision ("bf16": autocast; evaluation stays fp32)
 
     @classmethod
     def quick(cls, shots: int = 10) -> "MolnetSettings":
@@ -104,7 +105,8 @@ def _config(method: str, settings: MolnetSettings, seed: int, steps: int, overri
                 k_shot=settings.shots, n_query=settings.train_query, val_draws=settings.cv_draws,
                 val_query=settings.cv_query, seed=seed, hidden_channels=settings.hidden_channels,
                 num_layers=settings.num_layers, pretrained_encoder=settings.pretrained_encoder,
-                encoder_options=fingerprint_options(settings.fingerprint_bits, settings.descriptors))
+                encoder_options=fingerprint_options(settings.fingerprint_bits, settings.descriptors),
+                precision=settings.precision)
     return TrainConfig(**{**base, **method_overrides(method), **overrides})
 
 

@@ -102,6 +102,7 @@ class TUSettings:
     hidden_channels: int = 128
     num_layers: int = 5
     eval_batch: int = 16  # test episodes per forward pass (episodes never mix: per-task norms and weights)
+    precision: str = "fp32"  # meta-step precision ("bf16": autocast; evaluation stays fp32)
 
     @classmethod
     def quick(cls, shots: int = 5) -> "TUSettings":
@@ -212,7 +213,7 @@ def _run_seed(collection: TaskCollection, split: TaskSplit, spec: TUSpec, method
                                    meta_batch_size=settings.meta_batch_size, k_shot=k, n_query=train_query,
                                    n_way=n_way, val_metric="accuracy", patience=settings.patience, seed=seed,
                                    hidden_channels=settings.hidden_channels, num_layers=settings.num_layers,
-                                   encoder_options=dict(encoder)),
+                                   encoder_options=dict(encoder), precision=settings.precision),
                             **method_overrides(method)})
     trainer = MetaTrainer(collection, TaskSplit(train=split.train, test=split.test, unit="classes"), config,
                           progress=progress, monitor=monitor, train_sampler=train_sampler, val_episodes=val_episodes)

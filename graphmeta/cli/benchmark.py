@@ -7,6 +7,8 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
+import torch
+
 from graphmeta.benchmarks.fsmol import FsmolSettings, run_fsmol
 from graphmeta.benchmarks.methods import METHODS
 from graphmeta.benchmarks.molnet import MOLNET_DATASETS, MolnetSettings, run_molnet
@@ -17,6 +19,7 @@ from graphmeta.benchmarks.tu import TU_BENCHMARKS, TUSettings, check_tu_method, 
 from graphmeta.cli.base import Subcommand, add_data_dir_argument
 from graphmeta.data.api import load_dataset
 from graphmeta.data.featurize import MoleculeFeaturizer
+from graphmeta.pretrain.hardware import resolve_precision
 
 BENCHMARKS = (*MOLNET_DATASETS, "fsmol", *TU_BENCHMARKS)
 
@@ -76,6 +79,10 @@ class BenchmarkCommand(Subcommand):
         parser.add_argument("--norm", nargs="+", choices=["task", "running", "layer", "none"], default=None,
                             help="normalization mode (default: task); MoleculeNet: several are a grid the "
                                  "leave-tasks-out CV chooses from; FS-Mol: one mode")
+        parser.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="fp32",
+                            help="meta-training steps in fp32 (default) or under bf16 autocast; auto: bf16 where the "
+                                 "CPU computes it natively (AVX-512-BF16 / AMX), else fp32 (emulated bf16 is ~20x "
+                                 "slower). Validation and test scoring always run in fp32")
         parser.add_argument("--cv-per-seed", action="store_true",
                             help="MoleculeNet: a leave-tasks-out CV per seed (default: one CV, seed 0, whose chosen "
                                  "steps every seed retrains with)")
@@ -98,6 +105,7 @@ class BenchmarkCommand(Subcommand):
         if args.first_seed < 0:
             raise ValueError(f"--first-seed must be >= 0, got {args.first_seed}")
         settings.seeds = tuple(seed + args.first_seed for seed in settings.seeds)
+        settings.precision = resolve_precision(args.precision, torch.device("cpu"))
         return settings
 
     @classmethod
