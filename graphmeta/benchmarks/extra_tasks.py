@@ -96,8 +96,9 @@ def use_full_training_set(fsmol: TaskCollection, full: TaskCollection,
     FS-Mol's protocol meta-trains on its training assays as they are (a training assay may measure a molecule that
     an evaluation assay measures too: the assays differ), so no molecule is removed here; the report counts how many
     training molecules (by SMILES string: FS-Mol writes each molecule one way) are evaluation molecules as
-    well. Graph ids of the evaluation assays are unchanged (FS-Mol's graphs come first); every training graph is added from ``full``. Training assays with fewer than
-    ``min_per_class`` positives or negatives (too small for a training support) are left out and counted.
+    well. Graph ids of the evaluation assays are unchanged (FS-Mol's graphs come first); every training graph is
+    added from ``full``. Training assays with fewer than ``min_per_class`` positives or negatives (too small for a
+    training support) are left out and counted.
     """
     if full.featurizer != fsmol.featurizer:
         raise ValueError(f"{full.name} was featurized by {full.featurizer!r}, {fsmol.name} by {fsmol.featurizer!r}: "

@@ -105,7 +105,7 @@ class BenchmarkCommand(Subcommand):
         if args.first_seed < 0:
             raise ValueError(f"--first-seed must be >= 0, got {args.first_seed}")
         settings.seeds = tuple(seed + args.first_seed for seed in settings.seeds)
-        settings.precision = resolve_precision(args.precision, torch.device("cpu"))
+        settings.precision = args.precision
         return settings
 
     @classmethod
@@ -241,6 +241,7 @@ class BenchmarkCommand(Subcommand):
     @classmethod
     def run(cls, args: argparse.Namespace) -> int:
         progress = not args.no_progress
+        args.precision = resolve_precision(args.precision, torch.device("cpu"))  # once: its warning, too
         if args.train_assays != "sample" and args.benchmark != "fsmol":
             raise ValueError("--train-assays chooses FS-Mol's meta-training assays: fsmol only")
         if args.extra_train and args.benchmark != "fsmol":
