@@ -48,6 +48,7 @@ from graphmeta.nn.backbone import FewShotModel, GraphEncoder
 from graphmeta.numerics import DivergenceError, check_meta_step, checked_grad_norm
 from graphmeta.pretrain import load_pretrained_encoder
 from graphmeta.runtime import deterministic, retain_freed_memory
+from graphmeta.schedules import LR_SCHEDULES, lr_multiplier
 
 __all__ = ["PRECISIONS", "VAL_METRICS", "TrainConfig", "MetaTrainer", "TrainResult", "build_model",
            "build_meta_learner", "sample_class_episodes", "training_graph_ids"]
@@ -69,6 +70,8 @@ class TrainConfig:
     steps: int = 500
     meta_batch_size: int = 8
     outer_lr: float = 1e-3
+    lr_schedule: str = "constant"  # or "cosine": outer_lr decays to 0 at `steps` (graphmeta.schedules)
+    warmup_steps: int = 0  # linear warmup of outer_lr over the first steps
     weight_decay: float = 0.0
     grad_clip: float | None = 10.0
     inner_lr: float | None = None  # MAML family / Reptile: inner step size (learner default if None)
@@ -100,6 +103,10 @@ class TrainConfig:
             raise ValueError(f"checkpoint_every must be positive (or None), got {self.checkpoint_every}")
         if self.grad_clip is not None and not self.grad_clip > 0:
             raise ValueError(f"grad_clip must be positive (or None: no clipping), got {self.grad_clip}")
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise ValueError(f"lr_schedule must be one of {LR_SCHEDULES}, got {self.lr_schedule!r}")
+        if self.warmup_steps < 0:
+            raise ValueError(f"warmup_steps must be >= 0, got {self.warmup_steps}")
         if self.precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
         if self.val_metric not in VAL_METRICS:
@@ -462,6 +469,8 @@ class MetaTrainer:
         while self.step < cfg.steps:
             loss, episodes, meta_batch = self.meta_gradient(self.step)  # raises naming diverged task(s)
             checked_grad_norm(self.learner.named_parameters(), cfg.grad_clip, self.step, episodes, self.collection)
+            for group in self.optimizer.param_groups:  # stateless in the step: a resume follows the same schedule
+                group["lr"] = cfg.outer_lr * lr_multiplier(self.step, cfg.steps, cfg.warmup_steps, cfg.lr_schedule)
             self.optimizer.step()
             if cfg.norm == "running":
                 self._update_running_stats(episodes, meta_batch)

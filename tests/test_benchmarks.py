@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
 import pytest
 import torch
@@ -392,3 +393,34 @@ def test_cli_precision_bf16_only_where_native(tmp_path: Path, shared_data: Path,
     record = json.loads((tmp_path / "tox21_1shot_protonet_quick.json").read_text())
     assert record["results"]["settings"]["precision"] == expected
     assert seen and set(seen) == {expected}
+
+
+def test_cli_fsmol_meta_training_options_reach_the_trainer(tmp_path: Path, shared_data: Path,
+                                                           monkeypatch: pytest.MonkeyPatch,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    from graphmeta.train import MetaTrainer
+
+    seen: list[Any] = []
+    original = MetaTrainer.__init__
+
+    def spy(self, collection, split, config, *args, **kwargs):  # type: ignore[no-untyped-def]
+        original(self, collection, split, config, *args, **kwargs)
+        seen.append((config, self.learner))
+
+    monkeypatch.setattr(MetaTrainer, "__init__", spy)
+    common = ["--quick", "--out", str(tmp_path), "--data-dir", str(shared_data), "--no-progress"]
+    assert main(["benchmark", "fsmol", "--method", "protonet", "--support-sizes", "16", "--distance", "mahalanobis",
+                 "--fingerprint-bits", "64", "--fusion-width", "24", "--lr-schedule", "cosine", "--warmup-steps", "1",
+                 "--train-shots", "3", "--train-query", "5", "--meta-batch-size", "3", *common]) == 0
+    config, learner = seen[0]
+    assert (config.lr_schedule, config.warmup_steps, config.k_shot, config.n_query, config.meta_batch_size) == (
+        "cosine", 1, 3, 5, 3)
+    assert learner.distance == "mahalanobis" and learner.model.encoder.fingerprint.hidden_channels == 24
+    settings = json.loads((tmp_path / "fsmol_protonet_quick.json").read_text())["results"]["settings"]
+    assert settings["distance"] == "mahalanobis" and settings["fusion_channels"] == 24
+    assert main(["benchmark", "fsmol", "--method", "maml", "--distance", "mahalanobis", *common]) != 0
+    assert "ProtoNet option" in capsys.readouterr().err
+    assert main(["benchmark", "tox21", "--method", "protonet", "--lr-schedule", "cosine", *common]) != 0
+    assert "fsmol only" in capsys.readouterr().err
+    assert main(["benchmark", "fsmol", "--method", "protonet", "--train-query", "0", *common]) != 0
+    assert "--train-query must be positive" in capsys.readouterr().err

@@ -173,3 +173,44 @@ def test_same_seed_same_weights_even_when_runs_compete_for_the_cpu() -> None:
     digests = [p.communicate(timeout=600)[0].strip() for p in procs]
     assert all(p.returncode == 0 for p in procs)
     assert len(set(digests)) == 1 and len(digests[0]) == 64
+
+
+def test_cosine_meta_learning_rate_follows_the_schedule_and_resumes_exactly(tox21, tmp_path: Path,
+                                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    from graphmeta.schedules import lr_multiplier
+
+    split = par_split(tox21).carve_validation(2, seed=0)
+    config = _config(lr_schedule="cosine", warmup_steps=2, outer_lr=0.01, checkpoint_every=1)
+    full = MetaTrainer(tox21, split, config, tmp_path / "full", progress=False)
+    seen: list[float] = []
+    step = torch.optim.AdamW.step
+
+    def spy(self, *a, **k):
+        seen.append(self.param_groups[0]["lr"])
+        return step(self, *a, **k)
+
+    monkeypatch.setattr(torch.optim.AdamW, "step", spy)
+    full.fit()
+    expected = [0.01 * lr_multiplier(s, 6, 2, "cosine") for s in range(6)]
+    assert seen == pytest.approx(expected) and expected[:2] == pytest.approx([0.005, 0.01]) and expected[-1] < 0.002
+    # killed during step 5 (after the step-4 checkpoint), resumed by a new trainer: the same weights
+    crashed = MetaTrainer(tox21, split, config, tmp_path / "crashed", progress=False)
+    gradient = MetaTrainer.meta_gradient
+
+    def crash(self, s):
+        if s == 4:
+            raise KeyboardInterrupt
+        return gradient(self, s)
+
+    monkeypatch.setattr(MetaTrainer, "meta_gradient", crash)
+    with pytest.raises(KeyboardInterrupt):
+        crashed.fit()
+    monkeypatch.setattr(MetaTrainer, "meta_gradient", gradient)
+    resumed = MetaTrainer(tox21, split, config, tmp_path / "crashed", progress=False)
+    resumed.fit(resume=True)
+    for k, v in _weights(full).items():
+        assert torch.equal(v, _weights(resumed)[k]), k
+    with pytest.raises(ValueError, match="lr_schedule"):
+        _config(lr_schedule="linear")
+    with pytest.raises(ValueError, match="warmup_steps"):
+        _config(warmup_steps=-1)

@@ -66,6 +66,10 @@ class FsmolSettings:
     train_assays: str = "sample"  # "full": all 4,935 FS-Mol training assays (extra_tasks.use_full_training_set)
     norm: str = "task"  # backbone normalization mode (graphmeta.nn.norm)
     precision: str = "fp32"  # meta-step precision ("bf16": autocast; validation and test stay fp32)
+    fusion_channels: int = 0  # hidden width of the GNN + ECFP + descriptor fusion (0: the GNN's width)
+    distance: str = "euclidean"  # ProtoNet's query-to-prototype distance (graphmeta.meta.protonet.DISTANCES)
+    lr_schedule: str = "constant"  # meta-learning rate: constant or cosine decay to 0 at `steps`
+    warmup_steps: int = 0  # linear warmup of the meta-learning rate
 
     @classmethod
     def quick(cls) -> "FsmolSettings":
@@ -100,14 +104,22 @@ def sample_stratified_episodes(collection: TaskCollection, tasks: Sequence[int],
 
 
 def _config(method: str, settings: FsmolSettings, seed: int) -> TrainConfig:
+    overrides = method_overrides(method)
+    if settings.distance != "euclidean":
+        if overrides["learner"] != "protonet":
+            raise ValueError(f"distance={settings.distance!r} is a ProtoNet option; method {method!r} has no "
+                             f"prototypes")
+        overrides["learner_options"] = {**overrides.get("learner_options", {}), "distance": settings.distance}
     base = dict(steps=settings.steps, eval_every=settings.eval_every, meta_batch_size=settings.meta_batch_size,
                 k_shot=settings.train_shots, n_query=settings.train_query, val_draws=settings.val_draws,
                 val_query=settings.val_query, val_metric="delta_auprc", val_support_size=settings.val_support_size,
                 seed=seed, hidden_channels=settings.hidden_channels, num_layers=settings.num_layers,
                 pretrained_encoder=settings.pretrained_encoder,
-                encoder_options=fingerprint_options(settings.fingerprint_bits, settings.descriptors),
-                norm=settings.norm, precision=settings.precision)
-    return TrainConfig(**{**base, **method_overrides(method)})
+                encoder_options=fingerprint_options(settings.fingerprint_bits, settings.descriptors,
+                                                    settings.fusion_channels),
+                norm=settings.norm, precision=settings.precision, lr_schedule=settings.lr_schedule,
+                warmup_steps=settings.warmup_steps)
+    return TrainConfig(**{**base, **overrides})
 
 
 def run_fsmol(collection: TaskCollection, method: str, settings: FsmolSettings, progress: bool = True) -> dict[str, Any]:

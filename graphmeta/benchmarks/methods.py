@@ -31,10 +31,13 @@ def method_overrides(method: str) -> dict[str, Any]:
     return dict(META_METHODS[method])
 
 
-def fingerprint_options(bits: int, descriptors: bool = False) -> dict[str, Any]:
+def fingerprint_options(bits: int, descriptors: bool = False, fusion_channels: int = 0) -> dict[str, Any]:
     """``TrainConfig.encoder_options`` of a backbone that reads ``bits`` ECFP4 bits (0: none) and, with
-    ``descriptors``, the RDKit 2D descriptors of :mod:`graphmeta.data.descriptors` beside its readout."""
+    ``descriptors``, the RDKit 2D descriptors of :mod:`graphmeta.data.descriptors` beside its readout, fused by
+    a hidden layer ``fusion_channels`` wide (0: the backbone's width)."""
     options: dict[str, Any] = {"fingerprint_channels": bits} if bits else {}
+    if fusion_channels:
+        options["fusion_channels"] = fusion_channels
     if descriptors:
         from graphmeta.data.descriptors import DESCRIPTOR_NAMES
 

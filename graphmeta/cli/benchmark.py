@@ -19,13 +19,20 @@ from graphmeta.benchmarks.tu import TU_BENCHMARKS, TUSettings, check_tu_method, 
 from graphmeta.cli.base import Subcommand, add_data_dir_argument
 from graphmeta.data.api import load_dataset
 from graphmeta.data.featurize import MoleculeFeaturizer
+from graphmeta.meta.protonet import DISTANCES
 from graphmeta.pretrain.hardware import resolve_precision
+from graphmeta.schedules import LR_SCHEDULES
 
 BENCHMARKS = (*MOLNET_DATASETS, "fsmol", *TU_BENCHMARKS)
 
 #: Defaults that differ between protocols: methods (fingerprint baselines need molecules), shots.
 _DEFAULT_METHODS = {"molecules": ["protonet", "maml", "rf"], "tu": ["protonet", "maml"]}
 _DEFAULT_SHOTS = {"molnet": [10, 1], "tu": [5, 10]}
+
+#: command-line option -> FsmolSettings field, for the FS-Mol-only meta-training options
+_FSMOL_OPTIONS = {"distance": "distance", "fusion_width": "fusion_channels", "lr_schedule": "lr_schedule",
+                  "warmup_steps": "warmup_steps", "train_shots": "train_shots", "train_query": "train_query",
+                  "meta_batch_size": "meta_batch_size"}
 
 #: command-line option -> settings field, for the options both protocols share
 _SHARED_OPTIONS = {"seeds": "seeds", "hidden": "hidden_channels", "layers": "num_layers", "eval_every": "eval_every"}
@@ -83,6 +90,22 @@ class BenchmarkCommand(Subcommand):
                             help="meta-training steps in fp32 (default) or under bf16 autocast; auto: bf16 where the "
                                  "CPU computes it natively (AVX-512-BF16 / AMX), else fp32 (emulated bf16 is ~20x "
                                  "slower). Validation and test scoring always run in fp32")
+        fsmol = parser.add_argument_group("FS-Mol meta-training (fsmol only)")
+        fsmol.add_argument("--distance", choices=DISTANCES, default=None,
+                           help="protonet's query-to-prototype distance (default euclidean; mahalanobis: in the "
+                                "shrunk covariance of the support, as FS-Mol's ProtoNet)")
+        fsmol.add_argument("--fusion-width", type=int, default=None, metavar="WIDTH",
+                           help="hidden width of the GNN + ECFP + descriptor fusion (default: the GNN's width; "
+                                "FS-Mol's is 1024)")
+        fsmol.add_argument("--lr-schedule", choices=LR_SCHEDULES, default=None,
+                           help="meta-learning rate: constant (default) or cosine decay to 0 at the last step")
+        fsmol.add_argument("--warmup-steps", type=int, default=None, help="linear warmup of the meta-learning rate")
+        fsmol.add_argument("--train-shots", type=int, default=None, metavar="K",
+                           help="meta-training supports of K positives + K negatives (default 8)")
+        fsmol.add_argument("--train-query", type=int, default=None, metavar="N",
+                           help="query molecules per meta-training episode (default 16)")
+        fsmol.add_argument("--meta-batch-size", type=int, default=None, metavar="TASKS",
+                           help="tasks per meta-training step (default 8)")
         parser.add_argument("--cv-per-seed", action="store_true",
                             help="MoleculeNet: a leave-tasks-out CV per seed (default: one CV, seed 0, whose chosen "
                                  "steps every seed retrains with)")
@@ -168,6 +191,12 @@ class BenchmarkCommand(Subcommand):
                              f"leave-tasks-out CV over modes), got {args.norm}")
         collection = cls._load_molecules("fsmol", args, progress)
         settings = cls._apply(FsmolSettings.quick() if args.quick else FsmolSettings(), args, "steps")
+        for option, field in _FSMOL_OPTIONS.items():
+            value = getattr(args, option)
+            if value is not None:
+                if isinstance(value, int) and value < (0 if option == "warmup_steps" else 1):
+                    raise ValueError(f"--{option.replace('_', '-')} must be positive, got {value}")
+                setattr(settings, field, value)
         settings.fingerprint_bits = args.fingerprint_bits
         settings.descriptors = args.descriptors
         report = None
@@ -244,6 +273,9 @@ class BenchmarkCommand(Subcommand):
         args.precision = resolve_precision(args.precision, torch.device("cpu"))  # once: its warning, too
         if args.train_assays != "sample" and args.benchmark != "fsmol":
             raise ValueError("--train-assays chooses FS-Mol's meta-training assays: fsmol only")
+        given = [f"--{o.replace('_', '-')}" for o in _FSMOL_OPTIONS if getattr(args, o) is not None]
+        if given and args.benchmark != "fsmol":
+            raise ValueError(f"{', '.join(given)}: FS-Mol meta-training options, fsmol only")
         if args.extra_train and args.benchmark != "fsmol":
             raise ValueError("--extra-train adds meta-training tasks to fsmol only (the other protocols fix their "
                              "training tasks)")

@@ -99,6 +99,8 @@ class GraphEncoder(nn.Module):
             fuse them with the readout, beside the fingerprint if any (one fusion). The scaler's statistics must be
             fitted on training molecules first (:meth:`fit_descriptor_scaler`; the meta-trainer does it); they are
             buffers, saved with the weights. ``0``: none. (default: ``0``)
+        fusion_channels (int, optional): hidden width of that fusion (``0``: ``hidden_channels``); the embedding
+            stays ``hidden_channels`` wide. (default: ``0``)
 
     The fusion module is the attribute ``fingerprint`` (named so for the state-dict keys of earlier models; it
     fuses descriptors too).
@@ -122,6 +124,7 @@ class GraphEncoder(nn.Module):
         heads: int = 4,
         fingerprint_channels: int = 0,
         descriptor_channels: int = 0,
+        fusion_channels: int = 0,
     ) -> None:
         super().__init__()
         if conv not in CONVS:
@@ -133,9 +136,12 @@ class GraphEncoder(nn.Module):
         if num_layers < 1:
             raise ValueError("num_layers must be at least 1")
         for name, value in (("fingerprint_channels", fingerprint_channels),
-                            ("descriptor_channels", descriptor_channels)):
+                            ("descriptor_channels", descriptor_channels), ("fusion_channels", fusion_channels)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
+        if fusion_channels and not (fingerprint_channels or descriptor_channels):
+            raise ValueError(f"fusion_channels={fusion_channels} sizes the fusion of fingerprints/descriptors, but the "
+                             f"encoder reads neither (fingerprint_channels=0, descriptor_channels=0)")
         if not atom_vocab and not node_attr_channels and not degree_vocab:
             raise ValueError("the encoder needs some node input: atom_vocab, node_attr_channels or degree_vocab")
         self.config: dict[str, Any] = {
@@ -143,6 +149,7 @@ class GraphEncoder(nn.Module):
             "atom_vocab": list(atom_vocab) if atom_vocab else None, "bond_vocab": list(bond_vocab) if bond_vocab else None,
             "node_attr_channels": node_attr_channels, "degree_vocab": degree_vocab, "norm": norm, "readout": readout,
             "heads": heads, "fingerprint_channels": fingerprint_channels, "descriptor_channels": descriptor_channels,
+            "fusion_channels": fusion_channels,
         }
         self.conv, self.hidden_channels = conv, hidden_channels
         self.atom_encoder = CategoricalEncoder(atom_vocab, hidden_channels) if atom_vocab else None
@@ -154,7 +161,7 @@ class GraphEncoder(nn.Module):
         self.layers = nn.ModuleList([_make_layer(conv, hidden_channels, heads) for _ in range(num_layers)])
         self.norms = nn.ModuleList([TaskNorm(hidden_channels, norm) for _ in range(num_layers)])
         self.readout = Readout(readout, hidden_channels)
-        self.fingerprint = (FingerprintFusion(hidden_channels, fingerprint_channels, descriptor_channels)
+        self.fingerprint = (FingerprintFusion(hidden_channels, fingerprint_channels, descriptor_channels, fusion_channels)
                             if fingerprint_channels or descriptor_channels else None)
 
     def fit_descriptor_scaler(self, values: Tensor) -> None:

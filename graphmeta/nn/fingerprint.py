@@ -29,6 +29,9 @@ class FingerprintFusion(nn.Module):
             (default: ``0``)
         descriptor_channels (int, optional): number of raw descriptors (``len(DESCRIPTOR_NAMES)``; ``0``: none).
             The scaler must be fitted (:meth:`fit_descriptor_scaler`) before the first forward. (default: ``0``)
+        hidden_channels (int, optional): width of the fusion's hidden layer (``0``: ``channels``). A 2,048-bit
+            fingerprint squeezed through a 128-wide layer loses much of what it says; FS-Mol's fusion is 1,024
+            wide. The output stays ``channels`` wide (the residual). (default: ``0``)
 
     Shapes:
         - **input:** graph embeddings :math:`(G, C)`, fingerprints :math:`(G, F)` (any dtype; 0/1 bits), raw
@@ -36,16 +39,19 @@ class FingerprintFusion(nn.Module):
         - **output:** :math:`(G, C)`
     """
 
-    def __init__(self, channels: int, fingerprint_channels: int = 0, descriptor_channels: int = 0) -> None:
+    def __init__(self, channels: int, fingerprint_channels: int = 0, descriptor_channels: int = 0,
+                 hidden_channels: int = 0) -> None:
         super().__init__()
-        if channels < 1 or fingerprint_channels < 0 or descriptor_channels < 0 or not (
+        if channels < 1 or fingerprint_channels < 0 or descriptor_channels < 0 or hidden_channels < 0 or not (
                 fingerprint_channels or descriptor_channels):
             raise ValueError(f"need a positive channels and some graph-level input, got channels={channels}, "
-                             f"fingerprint_channels={fingerprint_channels}, descriptor_channels={descriptor_channels}")
+                             f"fingerprint_channels={fingerprint_channels}, descriptor_channels={descriptor_channels}, "
+                             f"hidden_channels={hidden_channels}")
         self.channels, self.fingerprint_channels = channels, fingerprint_channels
         self.descriptor_channels = descriptor_channels
-        self.hidden = nn.Linear(channels + fingerprint_channels + descriptor_channels, channels)
-        self.out = nn.Linear(channels, channels)
+        self.hidden_channels = hidden_channels or channels
+        self.hidden = nn.Linear(channels + fingerprint_channels + descriptor_channels, self.hidden_channels)
+        self.out = nn.Linear(self.hidden_channels, channels)
         self.scaler = DescriptorScaler(descriptor_channels) if descriptor_channels else None
 
     def fit_descriptor_scaler(self, values: Tensor) -> None:
@@ -84,4 +90,6 @@ class FingerprintFusion(nn.Module):
             parts.append(f"fingerprint_channels={self.fingerprint_channels}")
         if self.descriptor_channels:
             parts.append(f"descriptor_channels={self.descriptor_channels}")
+        if self.hidden_channels != self.channels:
+            parts.append(f"hidden_channels={self.hidden_channels}")
         return f"{self.__class__.__name__}({', '.join(parts)})"

@@ -6,6 +6,8 @@ import math
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
+from graphmeta.schedules import LR_SCHEDULES
+
 __all__ = ["OBJECTIVES", "AUGMENTATIONS", "PRECISIONS", "DEVICES", "LR_SCHEDULES", "PretrainConfig",
            "resume_mismatch"]
 
@@ -16,7 +18,6 @@ OBJECTIVES: tuple[str, ...] = ("masking", "contrastive", "multitask")
 AUGMENTATIONS: tuple[str, ...] = ("drop_nodes", "drop_edges", "mask_atoms", "subgraph")
 PRECISIONS: tuple[str, ...] = ("auto", "fp32", "bf16")
 DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda")
-LR_SCHEDULES: tuple[str, ...] = ("constant", "cosine")
 
 #: Fields a resumed run may change: its length, its checkpoint interval, free-form notes, and where and in which
 #: precision it computes (moving a run to a GPU; the trainer then warns that the result is not bitwise that of an

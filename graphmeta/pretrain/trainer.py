@@ -37,6 +37,7 @@ from graphmeta.pretrain.hardware import resolve_device, resolve_precision
 from graphmeta.pretrain.labels import GraphLabels, per_task_roc_auc
 from graphmeta.pretrain.objectives import PretrainModel, draw_inputs, run_objectives
 from graphmeta.runtime import deterministic
+from graphmeta.schedules import lr_multiplier
 
 __all__ = ["STATE_KIND", "PretrainData", "Pretrainer", "lr_factor"]
 
@@ -60,14 +61,8 @@ class PretrainData:
 
 
 def lr_factor(step: int, config: PretrainConfig) -> float:
-    """Multiplier of ``config.lr`` at step ``step``: linear warmup over ``warmup_steps``, then constant or a
-    cosine decay reaching 0 at ``config.steps``."""
-    if step < config.warmup_steps:
-        return (step + 1) / config.warmup_steps
-    if config.lr_schedule == "constant":
-        return 1.0
-    progress = (step - config.warmup_steps) / max(1, config.steps - config.warmup_steps)
-    return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+    """Multiplier of ``config.lr`` at step ``step`` (:func:`graphmeta.schedules.lr_multiplier` of the config)."""
+    return lr_multiplier(step, config.steps, config.warmup_steps, config.lr_schedule)
 
 
 def _cpu(value: Any) -> Any:

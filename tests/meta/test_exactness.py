@@ -26,6 +26,7 @@ LEARNERS = {
     "reptile": lambda m: Reptile(m, inner_lr=0.3, inner_steps=3),
     "protonet": lambda m: ProtoNet(m),
     "protonet-cosine": lambda m: ProtoNet(m, distance="cosine"),
+    "protonet-mahalanobis": lambda m: ProtoNet(m, distance="mahalanobis"),
 }
 
 

@@ -111,6 +111,20 @@ def test_fusion_with_per_task_weights_equals_each_task_alone_and_keeps_fingerpri
         FingerprintFusion(8)
 
 
+def test_wider_fusion_keeps_the_embedding_width_and_is_rebuilt_from_the_encoder_config() -> None:
+    from graphmeta.nn import GraphEncoder
+
+    wide = FingerprintFusion(8, 16, hidden_channels=32)
+    assert wide.hidden.weight.shape == (32, 24) and wide.out.weight.shape == (8, 32)
+    assert repr(wide) == "FingerprintFusion(8, fingerprint_channels=16, hidden_channels=32)"
+    assert wide(torch.randn(3, 8), torch.ones(3, 16)).shape == (3, 8)
+    encoder = GraphEncoder(hidden_channels=8, num_layers=1, fingerprint_channels=16, fusion_channels=32)
+    rebuilt = GraphEncoder(**{k: v for k, v in encoder.config.items()})
+    assert rebuilt.fingerprint.hidden.weight.shape == (32, 8 + 16) and encoder.config["fusion_channels"] == 32
+    with pytest.raises(ValueError, match="reads neither"):
+        GraphEncoder(hidden_channels=8, num_layers=1, fusion_channels=32)
+
+
 def _batch(store: GraphStore, ids: list[int]) -> TaskBatch:
     return TaskBatch(batch=store.gather(ids), graph_task=torch.zeros(len(ids), dtype=torch.long),
                      y=torch.zeros(len(ids)), n_tasks=1)
