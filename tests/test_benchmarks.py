@@ -424,3 +424,30 @@ def test_cli_fsmol_meta_training_options_reach_the_trainer(tmp_path: Path, share
     assert "fsmol only" in capsys.readouterr().err
     assert main(["benchmark", "fsmol", "--method", "protonet", "--train-query", "0", *common]) != 0
     assert "--train-query must be positive" in capsys.readouterr().err
+
+
+def test_fsmol_run_dir_shows_the_curve_and_a_rerun_resumes_instead_of_retraining(fsmol, tmp_path: Path,
+                                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    from graphmeta.benchmarks import fsmol as fsmol_module
+
+    settings = fsmol_module.FsmolSettings.quick()
+    settings.support_sizes = (16,)
+    first = fsmol_module.run_fsmol(fsmol, "protonet", settings, progress=False, run_dir=tmp_path)
+    run = tmp_path / "protonet_seed0"
+    assert {"last.pt", "best.pt", "history.json"} <= {p.name for p in run.iterdir()}
+    assert [h["step"] for h in json.loads((run / "history.json").read_text())] == [2, 4]
+
+    def no_training(self, step):  # type: ignore[no-untyped-def]
+        raise AssertionError(f"meta-step {step} rerun although the run had finished")
+
+    monkeypatch.setattr(fsmol_module.MetaTrainer, "meta_gradient", no_training)
+    again = fsmol_module.run_fsmol(fsmol, "protonet", settings, progress=False, run_dir=tmp_path)
+    assert again["summary"]["by_size"] == first["summary"]["by_size"]
+    assert again["seeds"][0]["history"] == first["seeds"][0]["history"]
+    settings.steps = 6  # a longer run continues from the finished one's last checkpoint
+    monkeypatch.undo()
+    longer = fsmol_module.run_fsmol(fsmol, "protonet", settings, progress=False, run_dir=tmp_path)
+    assert [h["step"] for h in longer["seeds"][0]["history"]] == [2, 4, 6]
+    settings.train_query = 3  # other settings: refused, named
+    with pytest.raises(ValueError, match="n_query"):
+        fsmol_module.run_fsmol(fsmol, "protonet", settings, progress=False, run_dir=tmp_path)

@@ -17,8 +17,10 @@ logged during training beside the validation curve, and the final model is score
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
@@ -122,8 +124,14 @@ def _config(method: str, settings: FsmolSettings, seed: int) -> TrainConfig:
     return TrainConfig(**{**base, **overrides})
 
 
-def run_fsmol(collection: TaskCollection, method: str, settings: FsmolSettings, progress: bool = True) -> dict[str, Any]:
-    """Runs the FS-Mol protocol for one method; a JSON-safe dict with per-seed, per-size results and a summary."""
+def run_fsmol(collection: TaskCollection, method: str, settings: FsmolSettings, progress: bool = True,
+              run_dir: str | os.PathLike | None = None) -> dict[str, Any]:
+    """Runs the FS-Mol protocol for one method; a JSON-safe dict with per-seed, per-size results and a summary.
+
+    With ``run_dir``, each seed's meta-training writes its history and checkpoints to ``run_dir/METHOD_seedN``
+    (validation curve visible while it runs) and continues from its ``last.pt`` when rerun: an interrupted run
+    resumes where it stopped (a checkpoint of different settings is refused, naming them).
+    """
     if method not in META_METHODS and method not in BASELINE_METHODS:
         raise KeyError(f"unknown method {method!r}; known: {sorted(META_METHODS) + list(BASELINE_METHODS)}")
     split = predefined_split(collection)
@@ -147,9 +155,10 @@ def run_fsmol(collection: TaskCollection, method: str, settings: FsmolSettings, 
                                                 query_cap=256)
         out: dict[str, Any] = {"seed": seed}
         if method in META_METHODS:
-            trainer = MetaTrainer(collection, split, _config(method, settings, seed), progress=progress,
+            out_dir = Path(run_dir) / f"{method}_seed{seed}" if run_dir is not None else None
+            trainer = MetaTrainer(collection, split, _config(method, settings, seed), out_dir, progress=progress,
                                   monitor={"train": monitor})
-            result = trainer.fit()
+            result = trainer.fit(resume=out_dir is not None)
             trainer.load_best()
             out.update(best_step=result.best_step, best_valid_delta_auprc=result.best_metric, history=result.history)
 

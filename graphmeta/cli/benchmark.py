@@ -112,8 +112,8 @@ class BenchmarkCommand(Subcommand):
         parser.add_argument("--quick", action="store_true", help="tiny model, few steps, capped queries: a smoke test")
         parser.add_argument("--out", type=Path, default=Path("graphmeta-benchmarks"),
                             help="folder for the JSON records, the markdown table and the plots (MoleculeNet: finished "
-                                 "seeds are kept in OUT/seeds, so rerunning the same command continues an "
-                                 "interrupted run)")
+                                 "seeds are kept in OUT/seeds; FS-Mol: meta-training histories and checkpoints in "
+                                 "OUT/runs; so rerunning the same command continues an interrupted run)")
         add_data_dir_argument(parser)
         parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
@@ -231,7 +231,7 @@ class BenchmarkCommand(Subcommand):
             return f"fsmol {r['method']}: delta-AUPRC {sizes}"
 
         def run_method(method: str) -> dict[str, Any]:
-            result = run_fsmol(collection, method, settings, progress=progress)
+            result = run_fsmol(collection, method, settings, progress=progress, run_dir=args.out / "runs")
             return {**result, "extra_train_report": report} if report is not None else result
 
         results = [cls._record(args, f"fsmol_{method}", "fsmol", lambda: run_method(method),
