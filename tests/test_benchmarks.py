@@ -367,6 +367,16 @@ def test_fsmol_cli_meta_trains_on_all_training_assays(tmp_path: Path, shared_dat
     assert "fsmol only" in capsys.readouterr().err
 
 
+def test_cli_molnet_protonet_takes_the_distance_and_fusion_width(tmp_path: Path, shared_data: Path) -> None:
+    args = ["benchmark", "tox21", "--quick", "--method", "protonet", "--shots", "1", "--seeds", "1", "--out",
+            str(tmp_path), "--data-dir", str(shared_data), "--no-progress", "--distance", "mahalanobis",
+            "--fingerprint-bits", "64", "--fusion-width", "32"]
+    assert main(args) == 0
+    results = json.loads((tmp_path / "tox21_1shot_protonet_quick.json").read_text())["results"]
+    assert results["settings"]["distance"] == "mahalanobis" and results["settings"]["fusion_channels"] == 32
+    assert 0 <= results["seeds"][0]["test_roc_auc"] <= 1
+
+
 @pytest.mark.parametrize("native", [True, False])
 def test_cli_precision_bf16_only_where_native(tmp_path: Path, shared_data: Path, monkeypatch: pytest.MonkeyPatch,
                                               native: bool) -> None:
@@ -419,7 +429,13 @@ def test_cli_fsmol_meta_training_options_reach_the_trainer(tmp_path: Path, share
     settings = json.loads((tmp_path / "fsmol_protonet_quick.json").read_text())["results"]["settings"]
     assert settings["distance"] == "mahalanobis" and settings["fusion_channels"] == 24
     assert main(["benchmark", "fsmol", "--method", "maml", "--distance", "mahalanobis", *common]) != 0
-    assert "ProtoNet option" in capsys.readouterr().err
+    assert "maml has no prototypes" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="ProtoNet option"):
+        from graphmeta.benchmarks.methods import method_overrides
+
+        method_overrides("anil", "cosine")
+    assert main(["benchmark", "triangles", "--method", "protonet", "--fusion-width", "8", *common]) != 0
+    assert "--fusion-width: options of the molecular protocols" in capsys.readouterr().err
     assert main(["benchmark", "tox21", "--method", "protonet", "--lr-schedule", "cosine", *common]) != 0
     assert "fsmol only" in capsys.readouterr().err
     assert main(["benchmark", "fsmol", "--method", "protonet", "--train-query", "0", *common]) != 0

@@ -106,12 +106,6 @@ def sample_stratified_episodes(collection: TaskCollection, tasks: Sequence[int],
 
 
 def _config(method: str, settings: FsmolSettings, seed: int) -> TrainConfig:
-    overrides = method_overrides(method)
-    if settings.distance != "euclidean":
-        if overrides["learner"] != "protonet":
-            raise ValueError(f"distance={settings.distance!r} is a ProtoNet option; method {method!r} has no "
-                             f"prototypes")
-        overrides["learner_options"] = {**overrides.get("learner_options", {}), "distance": settings.distance}
     base = dict(steps=settings.steps, eval_every=settings.eval_every, meta_batch_size=settings.meta_batch_size,
                 k_shot=settings.train_shots, n_query=settings.train_query, val_draws=settings.val_draws,
                 val_query=settings.val_query, val_metric="delta_auprc", val_support_size=settings.val_support_size,
@@ -121,7 +115,7 @@ def _config(method: str, settings: FsmolSettings, seed: int) -> TrainConfig:
                                                     settings.fusion_channels),
                 norm=settings.norm, precision=settings.precision, lr_schedule=settings.lr_schedule,
                 warmup_steps=settings.warmup_steps)
-    return TrainConfig(**{**base, **overrides})
+    return TrainConfig(**{**base, **method_overrides(method, settings.distance)})
 
 
 def run_fsmol(collection: TaskCollection, method: str, settings: FsmolSettings, progress: bool = True,

@@ -24,11 +24,17 @@ BASELINE_METHODS: tuple[str, ...] = ("rf", "knn")
 METHODS: tuple[str, ...] = (*META_METHODS, *BASELINE_METHODS)
 
 
-def method_overrides(method: str) -> dict[str, Any]:
-    """The ``TrainConfig`` overrides of a meta-learning method (a copy)."""
+def method_overrides(method: str, distance: str = "euclidean") -> dict[str, Any]:
+    """The ``TrainConfig`` overrides of a meta-learning method (a copy); ``distance``: ProtoNet's
+    query-to-prototype distance (an error for a method without prototypes unless it is the default)."""
     if method not in META_METHODS:
         raise KeyError(f"unknown meta-learning method {method!r}; known: {sorted(META_METHODS)}")
-    return dict(META_METHODS[method])
+    overrides = dict(META_METHODS[method])
+    if distance != "euclidean":
+        if overrides["learner"] != "protonet":
+            raise ValueError(f"distance={distance!r} is a ProtoNet option; method {method!r} has no prototypes")
+        overrides["learner_options"] = {**overrides.get("learner_options", {}), "distance": distance}
+    return overrides
 
 
 def fingerprint_options(bits: int, descriptors: bool = False, fusion_channels: int = 0) -> dict[str, Any]:

@@ -86,6 +86,8 @@ class MolnetSettings:
     fingerprint_bits: int = 0  # > 0: ECFP4 bits beside the GNN readout (the collection must be featurized with them)
     descriptors: bool = False  # RDKit 2D descriptors beside the GNN readout (the collection must have them too)
     precision: str = "fp32"  # meta-step precision ("bf16": autocast; evaluation stays fp32)
+    fusion_channels: int = 0  # hidden width of the GNN + ECFP + descriptor fusion (0: the GNN's width)
+    distance: str = "euclidean"  # ProtoNet's query-to-prototype distance (graphmeta.meta.protonet.DISTANCES)
 
     @classmethod
     def quick(cls, shots: int = 10) -> "MolnetSettings":
@@ -105,9 +107,10 @@ def _config(method: str, settings: MolnetSettings, seed: int, steps: int, overri
                 k_shot=settings.shots, n_query=settings.train_query, val_draws=settings.cv_draws,
                 val_query=settings.cv_query, seed=seed, hidden_channels=settings.hidden_channels,
                 num_layers=settings.num_layers, pretrained_encoder=settings.pretrained_encoder,
-                encoder_options=fingerprint_options(settings.fingerprint_bits, settings.descriptors),
+                encoder_options=fingerprint_options(settings.fingerprint_bits, settings.descriptors,
+                                                    settings.fusion_channels),
                 precision=settings.precision)
-    return TrainConfig(**{**base, **method_overrides(method), **overrides})
+    return TrainConfig(**{**base, **method_overrides(method, settings.distance), **overrides})
 
 
 def cross_validate_steps(collection: TaskCollection, split: TaskSplit, method: str, settings: MolnetSettings,
@@ -182,7 +185,8 @@ def _save_seed(path: Path, settings: MolnetSettings, result: dict[str, Any]) -> 
 
 #: Settings added after per-seed files were first written, with their defaults: a file without one of them
 #: was written with the default, so it stays comparable.
-_ADDED_SETTINGS: dict[str, Any] = {"fingerprint_bits": 0, "descriptors": False}
+_ADDED_SETTINGS: dict[str, Any] = {"fingerprint_bits": 0, "descriptors": False, "precision": "fp32",
+                                   "fusion_channels": 0, "distance": "euclidean"}
 
 
 def _comparable(settings: dict[str, Any]) -> dict[str, Any]:

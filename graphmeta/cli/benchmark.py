@@ -10,7 +10,7 @@ from typing import Any, Callable
 import torch
 
 from graphmeta.benchmarks.fsmol import FsmolSettings, run_fsmol
-from graphmeta.benchmarks.methods import METHODS
+from graphmeta.benchmarks.methods import META_METHODS, METHODS
 from graphmeta.benchmarks.molnet import MOLNET_DATASETS, MolnetSettings, run_molnet
 from graphmeta.benchmarks.record import write_record
 from graphmeta.benchmarks.report import (format_mean_std, fsmol_markdown_table, markdown_table, plot_fsmol_curves,
@@ -29,10 +29,12 @@ BENCHMARKS = (*MOLNET_DATASETS, "fsmol", *TU_BENCHMARKS)
 _DEFAULT_METHODS = {"molecules": ["protonet", "maml", "rf"], "tu": ["protonet", "maml"]}
 _DEFAULT_SHOTS = {"molnet": [10, 1], "tu": [5, 10]}
 
+#: command-line option -> settings field, for the options of the molecular protocols (FS-Mol and MoleculeNet)
+_MOLECULE_OPTIONS = {"distance": "distance", "fusion_width": "fusion_channels"}
+
 #: command-line option -> FsmolSettings field, for the FS-Mol-only meta-training options
-_FSMOL_OPTIONS = {"distance": "distance", "fusion_width": "fusion_channels", "lr_schedule": "lr_schedule",
-                  "warmup_steps": "warmup_steps", "train_shots": "train_shots", "train_query": "train_query",
-                  "meta_batch_size": "meta_batch_size"}
+_FSMOL_OPTIONS = {"lr_schedule": "lr_schedule", "warmup_steps": "warmup_steps", "train_shots": "train_shots",
+                  "train_query": "train_query", "meta_batch_size": "meta_batch_size"}
 
 #: command-line option -> settings field, for the options both protocols share
 _SHARED_OPTIONS = {"seeds": "seeds", "hidden": "hidden_channels", "layers": "num_layers", "eval_every": "eval_every"}
@@ -90,13 +92,13 @@ class BenchmarkCommand(Subcommand):
                             help="meta-training steps in fp32 (default) or under bf16 autocast; auto: bf16 where the "
                                  "CPU computes it natively (AVX-512-BF16 / AMX), else fp32 (emulated bf16 is ~20x "
                                  "slower). Validation and test scoring always run in fp32")
+        parser.add_argument("--distance", choices=DISTANCES, default=None,
+                            help="molecules: protonet's query-to-prototype distance (default euclidean; mahalanobis: "
+                                 "in the shrunk covariance of the support, as FS-Mol's ProtoNet)")
+        parser.add_argument("--fusion-width", type=int, default=None, metavar="WIDTH",
+                            help="molecules: hidden width of the GNN + ECFP + descriptor fusion (default: the GNN's "
+                                 "width; FS-Mol's is 1024)")
         fsmol = parser.add_argument_group("FS-Mol meta-training (fsmol only)")
-        fsmol.add_argument("--distance", choices=DISTANCES, default=None,
-                           help="protonet's query-to-prototype distance (default euclidean; mahalanobis: in the "
-                                "shrunk covariance of the support, as FS-Mol's ProtoNet)")
-        fsmol.add_argument("--fusion-width", type=int, default=None, metavar="WIDTH",
-                           help="hidden width of the GNN + ECFP + descriptor fusion (default: the GNN's width; "
-                                "FS-Mol's is 1024)")
         fsmol.add_argument("--lr-schedule", choices=LR_SCHEDULES, default=None,
                            help="meta-learning rate: constant (default) or cosine decay to 0 at the last step")
         fsmol.add_argument("--warmup-steps", type=int, default=None, help="linear warmup of the meta-learning rate")
@@ -130,6 +132,16 @@ class BenchmarkCommand(Subcommand):
         settings.seeds = tuple(seed + args.first_seed for seed in settings.seeds)
         settings.precision = args.precision
         return settings
+
+    @staticmethod
+    def _apply_options(settings: Any, args: argparse.Namespace, options: dict[str, str]) -> None:
+        """Copies the given command-line options (``option -> settings field``) that were set onto ``settings``."""
+        for option, field in {**_MOLECULE_OPTIONS, **options}.items():
+            value = getattr(args, option)
+            if value is not None:
+                if isinstance(value, int) and value < (0 if option == "warmup_steps" else 1):
+                    raise ValueError(f"--{option.replace('_', '-')} must be positive, got {value}")
+                setattr(settings, field, value)
 
     @classmethod
     def _record(cls, args: argparse.Namespace, stem: str, name: str, run: Callable[[], dict[str, Any]],
@@ -191,12 +203,7 @@ class BenchmarkCommand(Subcommand):
                              f"leave-tasks-out CV over modes), got {args.norm}")
         collection = cls._load_molecules("fsmol", args, progress)
         settings = cls._apply(FsmolSettings.quick() if args.quick else FsmolSettings(), args, "steps")
-        for option, field in _FSMOL_OPTIONS.items():
-            value = getattr(args, option)
-            if value is not None:
-                if isinstance(value, int) and value < (0 if option == "warmup_steps" else 1):
-                    raise ValueError(f"--{option.replace('_', '-')} must be positive, got {value}")
-                setattr(settings, field, value)
+        cls._apply_options(settings, args, _FSMOL_OPTIONS)
         settings.fingerprint_bits = args.fingerprint_bits
         settings.descriptors = args.descriptors
         report = None
@@ -254,6 +261,7 @@ class BenchmarkCommand(Subcommand):
             settings = cls._apply(MolnetSettings.quick(shots) if args.quick else MolnetSettings(shots=shots), args,
                                   "max_steps")
             settings.pretrained_encoder = args.pretrained
+            cls._apply_options(settings, args, {})
             settings.fingerprint_bits = args.fingerprint_bits
             settings.descriptors = args.descriptors
             if args.cv_per_seed:
@@ -279,6 +287,13 @@ class BenchmarkCommand(Subcommand):
         if args.extra_train and args.benchmark != "fsmol":
             raise ValueError("--extra-train adds meta-training tasks to fsmol only (the other protocols fix their "
                              "training tasks)")
+        given = [f"--{o.replace('_', '-')}" for o in _MOLECULE_OPTIONS if getattr(args, o) is not None]
+        if given and args.benchmark in TU_BENCHMARKS:
+            raise ValueError(f"{', '.join(given)}: options of the molecular protocols, not {args.benchmark}")
+        no_prototypes = [m for m in args.method or _DEFAULT_METHODS["molecules"] if m in META_METHODS and m != "protonet"]
+        if args.distance not in (None, "euclidean") and no_prototypes:
+            raise ValueError(f"--distance {args.distance} is a protonet option; {', '.join(no_prototypes)} "
+                             f"{'has' if len(no_prototypes) == 1 else 'have'} no prototypes (run them separately)")
         if args.benchmark in TU_BENCHMARKS:
             table = cls._run_tu(args, progress)
         elif args.benchmark == "fsmol":
