@@ -16,6 +16,7 @@ __version__ = "0.1.0.dev0"
 
 from graphmeta.data import (  # noqa: E402  (version first: the data layer reads it)
     InvalidSmilesError,
+    LenientSanitizationWarning,
     MoleculeFeaturizer,
     TaskCollection,
     list_datasets,
@@ -31,6 +32,7 @@ __all__ = [
     "available_models",
     "load_meta_model",
     "InvalidSmilesError",
+    "LenientSanitizationWarning",
     "MoleculeFeaturizer",
     "TaskCollection",
     "TaskSplit",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import re
 import zipfile
 from pathlib import Path
 from typing import Any, Mapping
@@ -44,7 +45,9 @@ def _check_crc(path: Path) -> None:
         with open(path, "rb") as handle:
             if handle.read(2) in (b"", b"P", b"PK"):  # a zip (what torch.save writes) without its end: truncated
                 raise CheckpointError(f"{path}: corrupt or truncated checkpoint (incomplete zip archive)")
-        return  # not a zip at all: torch.load reports what it is
+        # not a zip at all: never handed to torch.load, whose errors for such files suggest weights_only=False
+        raise CheckpointError(f"{path}: not a graphmeta model or checkpoint file (graphmeta writes them with "
+                              f"torch.save as zip archives; this file is not one)")
     try:
         with zipfile.ZipFile(path) as archive:
             damaged = archive.testzip()
@@ -64,10 +67,14 @@ def load_checkpoint(path: str | os.PathLike, kind: str | None = None) -> dict[st
     try:
         blob = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
-        raise CheckpointError(f"{path}: refused, the file needs pickled code to load (only plain tensors and "
-                              f"containers are accepted): {err}") from None
+        found = re.search(r"Unsupported global: (?:GLOBAL )?([\w.]+)", str(err))
+        what = f" ({found.group(1)})" if found else ""
+        raise CheckpointError(f"{path}: refused, the file needs pickled code to load{what}: not a graphmeta "
+                              f"checkpoint (graphmeta loads plain tensors and containers only, and never runs code "
+                              f"from a file)") from None
     except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as err:
-        raise CheckpointError(f"{path}: corrupt or truncated checkpoint ({type(err).__name__}: {err})") from None
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else ""
+        raise CheckpointError(f"{path}: corrupt or truncated checkpoint ({type(err).__name__}: {reason})") from None
     if not isinstance(blob, dict) or "format_version" not in blob or "state" not in blob:
         raise CheckpointError(f"{path}: not a graphmeta checkpoint")
     if blob["format_version"] != FORMAT_VERSION:

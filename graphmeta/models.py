@@ -19,7 +19,7 @@ from typing import Any
 
 from graphmeta.atomic import atomic_write_json
 from graphmeta.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from graphmeta.data.featurize import MoleculeFeaturizer
+from graphmeta.data.featurize import MoleculeFeaturizer, graphs_key
 from graphmeta.meta.base import MetaLearner
 from graphmeta.train import MetaTrainer, TrainConfig, build_meta_learner
 
@@ -71,8 +71,10 @@ class MetaModel:
 
     def check_featurizer(self, featurizer: str | None, what: str) -> None:
         """Raises ``ValueError`` naming the model file when graphs ``what`` come from another featurizer than the
-        model's training graphs (``None``: graphs of unknown origin, e.g. PyG ``Data``, are not checked)."""
-        if featurizer is not None and self.featurizer is not None and featurizer != self.featurizer:
+        model's training graphs (``None``: graphs of unknown origin, e.g. PyG ``Data``, are not checked). The
+        sanitization mode may differ: it decides which molecules are accepted, not their graphs."""
+        if (featurizer is not None and self.featurizer is not None
+                and graphs_key(featurizer) != graphs_key(self.featurizer)):
             raise ValueError(f"{self.source}: the model was trained on graphs from featurizer {self.featurizer!r}, "
                              f"but {what} come from {featurizer!r}; featurize them with the model's featurizer")
 

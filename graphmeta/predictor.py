@@ -7,7 +7,9 @@
 ``fit`` only reads the support (and, for the Super Learner head, cross-validates on it); ``predict_proba``
 adapts the chosen head to the support and scores the new graphs. Inputs are SMILES strings (list, pandas
 Series), RDKit molecules or PyG ``Data`` graphs (:func:`~graphmeta.data.inputs.as_graph_inputs`); an invalid
-SMILES raises an error naming its row, nothing is dropped.
+SMILES raises an error naming its row, nothing is dropped. SMILES are sanitized strictly (RDKit's valence check
+included) unless ``sanitize="lenient"``. Labels are 0/1, or any labels with ``positive_label`` naming the positive
+class (:func:`binary_labels`): ``predict_proba(X)[:, 1]`` is always the probability of the positive class.
 
 Heads: ``"protonet"`` (class prototypes of the backbone's embeddings), ``"maml"`` (the model's own inner loop;
 MAML-family and Reptile models), ``"logreg"`` / ``"knn"`` on the embeddings, ``"rf"`` on ECFP4 (molecules), and
@@ -33,7 +35,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.exceptions import NotFittedError
 
 from graphmeta.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from graphmeta.data.featurize import PARALLEL_MIN, MoleculeFeaturizer
+from graphmeta.data.featurize import PARALLEL_MIN, MoleculeFeaturizer, Sanitize, check_sanitize
 from graphmeta.data.graphs import GraphStore
 from graphmeta.data.inputs import (GraphInputs, as_graph_inputs, featurize_molecules, invalid_molecules_error,
                                    molecule_items)
@@ -49,9 +51,23 @@ HEADS: tuple[str, ...] = ("protonet", "maml", "logreg", "knn", "rf", "superlearn
 _SAVED_KIND = "few-shot-classifier"
 
 
-def binary_labels(y: Any, n: int, first_row: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """``(classes, y encoded 0/1)``; clear errors, naming the support rows (numbered from ``first_row``, e.g. 2 for
-    the data rows of a CSV file), for missing, infinite, continuous, one-class or multiclass labels."""
+def _option(option: str, value: Any) -> str:
+    """How a caller passes ``value`` to ``option``: ``positive_label='active'`` or ``--positive-label active``."""
+    return f"{option} {value}" if option.startswith("--") else f"{option}={value!r}"
+
+
+def binary_labels(y: Any, n: int, first_row: int = 0, positive_label: Any = None,
+                  option: str = "positive_label") -> np.ndarray:
+    """The labels ``y`` of ``n`` support molecules as 0/1 (``int64``), by one rule for the Python API and the command
+    line, so that ``predict_proba(X)[:, 1]`` is always the probability of the positive class.
+
+    Without ``positive_label``, labels must be 0/1 already: integers, floats equal to 0 or 1, or booleans (text such
+    as ``"active"``/``"inactive"`` is refused rather than sorted into an arbitrary order). With ``positive_label``,
+    every label equal to it is 1 and every other label 0. Errors name the support rows (numbered from
+    ``first_row``, e.g. 2 for the data rows of a CSV file) for missing (None/NaN), infinite, continuous, one-class or
+    multiclass labels; ``option`` is how the caller sets ``positive_label`` (named in the errors).
+    """
+    import pandas as pd
 
     def _rows(mask: np.ndarray) -> list[int]:
         return (np.flatnonzero(mask)[:10] + first_row).tolist()
@@ -63,43 +79,52 @@ def binary_labels(y: Any, n: int, first_row: int = 0) -> tuple[np.ndarray, np.nd
         raise ValueError(f"{n} support molecules but {len(y)} labels")
     if n == 0:
         raise ValueError("the support is empty: pass labelled molecules of both classes")
-    if y.dtype.kind == "O":
-        import pandas as pd
+    missing = pd.isna(y) if y.dtype.kind in "Of" else np.zeros(n, dtype=bool)
+    if missing.any():
+        raise ValueError(f"missing label (empty, None or NaN) in support row(s) {_rows(missing)}: drop those rows or "
+                         f"label them")
+    if y.dtype.kind == "O" and all(isinstance(v, (bool, int, float, np.bool_, np.number)) for v in y):
+        y = y.astype(np.float64)  # numbers (and booleans) held as Python objects
+    if y.dtype.kind == "f" and np.isinf(y).any():
+        raise ValueError(f"infinite label in support row(s) {_rows(np.isinf(y))}")
+    if positive_label is not None:
+        encoded = np.array([v == positive_label for v in y.tolist()], dtype=np.int64)
+        if not encoded.any():
+            found = sorted({str(v) for v in y.tolist()})
+            raise ValueError(f"{_option(option, positive_label)} matches no label (labels found: {found[:10]})")
+    else:
+        if y.dtype.kind not in "biuf":
+            numbers = (bool, int, float, np.bool_, np.number)
+            first = next(i for i, v in enumerate(y.tolist()) if not isinstance(v, numbers))
+            text = list(dict.fromkeys(v for v in y.tolist() if isinstance(v, str)))  # in order of appearance
+            got = f"text such as {', '.join(map(repr, text[:2]))}" if text else f"{type(y[first]).__name__} values"
+            raise ValueError(f"labels must be 0/1 (integers, floats equal to 0 or 1, or booleans), got {got} (support "
+                             f"row {first + first_row}); say which label is the positive class with "
+                             f"{_option(option, text[0] if text else y[first])} (every other label is then 0)")
+        values = y.astype(np.float64)
+        other = ~np.isin(values, (0.0, 1.0))
+        if other.any():
+            distinct = np.unique(values)
+            if len(distinct) > 2 and not np.array_equal(distinct, np.round(distinct)):
+                raise ValueError(f"y looks continuous (labels other than 0 and 1 in support row(s) {_rows(other)}): "
+                                 f"regression is not supported yet by FewShotClassifier; pass binary labels (e.g. "
+                                 f"threshold the property)")
+            shown = [int(v) if isinstance(v, float) and v.is_integer() else v for v in distinct[:10].tolist()]
+            raise ValueError(f"labels must be 0 or 1, got {shown} (support row(s) {_rows(other)} hold other values); "
+                             f"say which label is the positive class with {_option(option, shown[-1])} (every other "
+                             f"label is then 0)")
+        encoded = values.astype(np.int64)
+    if encoded.min() == encoded.max():
+        which = "positive (1)" if encoded[0] else "negative (0)"
+        raise ValueError(f"the support has one class only ({len(y)} x {which}): a few-shot classifier needs examples "
+                         f"of both classes")
+    return encoded
 
-        missing = pd.isna(y)
-        if missing.any():
-            raise ValueError(f"missing label (None/NaN) in support row(s) {_rows(missing)}: drop those rows or "
-                             f"label them")
-        kinds = {type(v).__name__ for v in y}
-        if not all(isinstance(v, (str, bool, int, float, np.generic)) for v in y) or (
-                any(isinstance(v, str) for v in y) and not all(isinstance(v, str) for v in y)):
-            raise ValueError(f"labels must all be numbers or all be strings, got a mixture of {sorted(kinds)}")
-        if not any(isinstance(v, str) for v in y):
-            y = y.astype(np.float64)
-    if y.dtype.kind == "f":
-        if np.isnan(y).any():
-            raise ValueError(f"missing label (NaN) in support row(s) {_rows(np.isnan(y))}: drop those rows or "
-                             f"label them")
-        if np.isinf(y).any():
-            raise ValueError(f"infinite label in support row(s) {_rows(np.isinf(y))}")
-        if not np.isin(y, (0.0, 1.0)).all() and len(np.unique(y)) > 2:
-            raise ValueError(f"y looks continuous (labels other than 0 and 1 in support row(s) "
-                             f"{_rows(~np.isin(y, (0.0, 1.0)))}): regression is not supported yet by "
-                             f"FewShotClassifier; pass binary labels (e.g. threshold the property)")
-    classes, encoded = np.unique(y, return_inverse=True)
-    if len(classes) == 1:
-        raise ValueError(f"the support has one class only ({classes[0].item()!r} x {len(y)}): a few-shot "
-                         f"classifier needs examples of both classes")
-    if len(classes) > 2:
-        extra = ~np.isin(y, classes[:2])
-        raise ValueError(f"y has {len(classes)} classes ({classes.tolist()[:10]}; support row(s) {_rows(extra)} hold "
-                         f"a third or further class); FewShotClassifier is binary")
-    return classes, encoded.astype(np.int64)
 
-
-def check_duplicate_labels(inputs: GraphInputs, classes: np.ndarray, encoded: np.ndarray, first_row: int = 0) -> None:
+def check_duplicate_labels(inputs: GraphInputs, encoded: np.ndarray, first_row: int = 0) -> None:
     """Raises ``ValueError`` naming the rows (numbered from ``first_row``) where the support holds one molecule
-    (by canonical SMILES) more than once with different labels; repeats with the same label are fine."""
+    (by canonical SMILES) more than once with different labels (``encoded`` 0/1); repeats with the same label are
+    fine."""
     if inputs.smiles is None:
         return
     from rdkit import Chem, RDLogger
@@ -119,7 +144,7 @@ def check_duplicate_labels(inputs: GraphInputs, classes: np.ndarray, encoded: np
     conflicts = [rows for rows in groups.values() if len({int(encoded[i]) for i in rows}) > 1]
     if conflicts:
         shown = "; ".join(f"rows {[i + first_row for i in rows]} ({inputs.smiles[rows[0]]!r}: labels "
-                          f"{[classes[encoded[i]].item() for i in rows]})" for rows in conflicts[:5])
+                          f"{[int(encoded[i]) for i in rows]})" for rows in conflicts[:5])
         raise ValueError(f"{len(conflicts)} molecule(s) appear more than once with conflicting labels: {shown}; keep "
                          f"one label per molecule")
 
@@ -144,9 +169,16 @@ class FewShotClassifier(ClassifierMixin, BaseEstimator):
             worth this many pseudo-observations (``0``: plain CV). ``"auto"``: the strength the model file's
             leave-tasks-out CV over its training tasks chose (``graphmeta train`` stores it) when the base
             learners and scale are the ones it was chosen for, else 0.
+        positive_label: the label of the positive class in ``y`` (e.g. ``"active"``): labels equal to it are 1, all
+            others 0. ``None`` (default): labels must be 0/1 already (integers, floats equal to 0 or 1, booleans);
+            anything else, such as text labels, is an error rather than a guess (:func:`binary_labels`).
+        sanitize: ``"strict"`` (default): a SMILES that fails RDKit's sanitization, valence check included (a
+            five-bonded carbon), is an invalid input, an error naming its row; ``"lenient"`` accepts molecules
+            that fail only the valence check, as the registered datasets are loaded.
 
     Attributes (after ``fit``):
-        classes_: the two labels, in ``predict_proba`` column order.
+        classes_: ``[0, 1]``: ``predict_proba(X)[:, 1]`` is the probability of the positive class (label 1, or
+            ``positive_label``) and ``predict`` returns 1 for it.
         weights_: ``{base learner: weight}`` of the Super Learner (one head: ``{head: 1.0}``).
         n_folds_: folds of the Super Learner's CV (0: the model's cross-task fallback weights were used).
         prior_strength_: the prior strength the Super Learner used (``prior_strength`` resolved).
@@ -156,7 +188,8 @@ class FewShotClassifier(ClassifierMixin, BaseEstimator):
     def __init__(self, model: str | os.PathLike = "tox21-protonet", head: str = "protonet",
                  base_learners: Sequence[str] | None = None, n_folds: int = 5, scale: str = "logit",
                  random_state: int = 0, n_jobs: int | None = None,
-                 prior_strength: float | str = "auto") -> None:
+                 prior_strength: float | str = "auto", positive_label: Any = None,
+                 sanitize: Sanitize = "strict") -> None:
         self.model = model
         self.head = head
         self.base_learners = base_learners
@@ -165,6 +198,8 @@ class FewShotClassifier(ClassifierMixin, BaseEstimator):
         self.random_state = random_state
         self.n_jobs = n_jobs
         self.prior_strength = prior_strength
+        self.positive_label = positive_label
+        self.sanitize = sanitize
 
     # -- helpers ------------------------------------------------------------------------------------------
     def __sklearn_is_fitted__(self) -> bool:
@@ -175,9 +210,15 @@ class FewShotClassifier(ClassifierMixin, BaseEstimator):
             raise NotFittedError(f"This {type(self).__name__} instance is not fitted yet. Call 'fit' with a labelled "
                                  f"support before using this estimator.")
 
-    def _inputs(self, X: Any, meta: MetaModel, name: str) -> GraphInputs:
+    def _featurizer(self, meta: MetaModel) -> MoleculeFeaturizer | None:
+        """The model's featurizer, sanitizing as ``sanitize`` says (``None`` for a model of non-molecular graphs)."""
+        check_sanitize(self.sanitize)
         featurizer = meta.molecule_featurizer()
-        inputs = as_graph_inputs(X, featurizer or MoleculeFeaturizer(), name, self.n_jobs)
+        return featurizer.with_sanitize(self.sanitize) if featurizer is not None else None
+
+    def _inputs(self, X: Any, meta: MetaModel, name: str) -> GraphInputs:
+        featurizer = self._featurizer(meta)
+        inputs = as_graph_inputs(X, featurizer or MoleculeFeaturizer(sanitize=self.sanitize), name, self.n_jobs)
         if inputs.featurizer is not None and featurizer is None:
             raise ValueError(f"model {meta.name} was trained on {meta.trained_on} graphs, not molecules: pass PyG "
                              f"Data graphs like its training data, not SMILES")
@@ -225,11 +266,12 @@ class FewShotClassifier(ClassifierMixin, BaseEstimator):
 
     # -- estimator API ------------------------------------------------------------------------------------
     def fit(self, X: Any, y: Any) -> "FewShotClassifier":
-        """Reads the support ``X`` (molecules or graphs) with labels ``y``; the Super Learner cross-validates."""
+        """Reads the support ``X`` (molecules or graphs) with labels ``y`` (0/1, or any labels with ``positive_label``);
+        the Super Learner cross-validates."""
         meta = cached_meta_model(self.model)
         support = self._inputs(X, meta, "support")
-        classes, encoded = binary_labels(y, len(support))
-        check_duplicate_labels(support, classes, encoded)
+        encoded = binary_labels(y, len(support), positive_label=self.positive_label)
+        check_duplicate_labels(support, encoded)
         library = self._library(meta, molecules=support.smiles is not None)
         if self.head == "superlearner":
             sl = self._superlearner(library, meta)
@@ -238,7 +280,7 @@ class FewShotClassifier(ClassifierMixin, BaseEstimator):
         else:
             weights, V = np.ones(1), 0
             self.prior_strength_ = 0.0
-        self.model_, self.support_, self.y_, self.classes_ = meta, support, encoded, classes
+        self.model_, self.support_, self.y_, self.classes_ = meta, support, encoded, np.array([0, 1])
         self.weights_ = {b.name: float(w) for b, w in zip(library, weights)}
         self.n_folds_ = V
         self.n_features_in_ = meta.learner.model.encoder.hidden_channels
@@ -255,7 +297,7 @@ class FewShotClassifier(ClassifierMixin, BaseEstimator):
         workers = resolve_workers(self.n_jobs)
         if workers < 2 or self.model_.config.norm == "task":
             return score(self._inputs(X, self.model_, "X"))
-        featurizer = self.model_.molecule_featurizer()
+        featurizer = self._featurizer(self.model_)
         items = molecule_items(X) if featurizer is not None else None
         if items is not None and len(items) >= PARALLEL_MIN:
             def score_slice(bounds: tuple[int, int]) -> tuple[np.ndarray | None, dict[int, str]]:
@@ -287,13 +329,13 @@ class FewShotClassifier(ClassifierMixin, BaseEstimator):
         return library[0].fit_predict(pool, [pool.support_to_query(self.y_)])[0]
 
     def predict_proba(self, X: Any) -> np.ndarray:
-        """``[n, 2]`` class probabilities, columns in ``classes_`` order."""
+        """``[n, 2]`` class probabilities: column 1 is P(positive), column 0 its complement."""
         self._check_fitted()
         p = self._map_query(X, self._probabilities)
         return np.stack([1.0 - p, p], axis=1)
 
     def predict(self, X: Any) -> np.ndarray:
-        """The more probable label of each input."""
+        """1 where the positive class is the more probable, else 0."""
         proba = self.predict_proba(X)  # first: NotFittedError before classes_ is looked up
         return self.classes_[proba.argmax(axis=1)]
 
@@ -310,6 +352,8 @@ class FewShotClassifier(ClassifierMixin, BaseEstimator):
         blob = self.model_
         params = {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.get_params().items()}
         params["model"] = str(params["model"])
+        if isinstance(params["positive_label"], np.generic):
+            params["positive_label"] = params["positive_label"].item()  # a plain number or string in the file
         config = {"params": params, "model_config": {"train": blob.config.to_dict(), "featurizer": blob.featurizer,
                                                      "collection": blob.trained_on, **blob.info},
                   "classes": self.classes_.tolist(), "weights": self.weights_, "n_folds": self.n_folds_,
@@ -320,8 +364,24 @@ class FewShotClassifier(ClassifierMixin, BaseEstimator):
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "FewShotClassifier":
-        """A classifier written by :meth:`save` (its model weights come from the file itself)."""
-        blob = load_checkpoint(path, kind=_SAVED_KIND)
+        """A fitted classifier written by :meth:`save` (its model weights come from the file itself).
+
+        A model (a shipped name such as ``"tox21-protonet"``, or a ``model.pt`` / trainer checkpoint) is not a
+        fitted classifier: it has no support yet. Use it as ``FewShotClassifier(model=path).fit(X, y)``; ``load``
+        says so when given one.
+        """
+        from graphmeta.models import available_models
+
+        use = (f"use FewShotClassifier(model={str(path)!r}).fit(support, labels) to adapt it to a support; "
+               f"FewShotClassifier.load reads a fitted classifier written by FewShotClassifier.save")
+        if not Path(path).is_file() and str(path) in available_models():
+            raise FileNotFoundError(f"{str(path)!r} is a shipped model, not a saved classifier: {use}")
+        blob = load_checkpoint(path)
+        if blob.get("kind") in ("meta-model", "meta-trainer"):
+            raise CheckpointError(f"{path}: a model file ({blob.get('kind')!r}), not a saved classifier: {use}")
+        if blob.get("kind") != _SAVED_KIND:
+            raise CheckpointError(f"{path}: a {blob.get('kind')!r} checkpoint, not a classifier written by "
+                                  f"FewShotClassifier.save")
         config, state = blob["config"], blob["state"]
         try:
             params = dict(config["params"])
@@ -330,7 +390,7 @@ class FewShotClassifier(ClassifierMixin, BaseEstimator):
             clf = cls(**params)
             support = GraphInputs(GraphStore.from_state_dict(state["support"]), config["smiles"], config["featurizer"])
             clf.model_, clf.support_, clf.y_ = meta, support, state["y"].numpy().astype(np.int64)
-            clf.classes_ = np.asarray(config["classes"])
+            clf.classes_ = np.asarray(config["classes"])  # [0, 1] (older files: the labels they were fitted on)
             clf.weights_, clf.n_folds_ = dict(config["weights"]), int(config["n_folds"])
             clf.n_features_in_ = meta.learner.model.encoder.hidden_channels
         except (KeyError, TypeError, ValueError) as err:

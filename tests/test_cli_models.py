@@ -13,6 +13,10 @@ import pandas as pd
 import pytest
 
 from graphmeta.data.api import load_dataset
+from graphmeta.predictor import FewShotClassifier
+
+
+SHIPPED = "tox21-protonet"  # a shipped model: the tests of user-input handling need no trained one
 
 
 def _run(*args: str, check: bool = True) -> subprocess.CompletedProcess:
@@ -87,7 +91,9 @@ def test_predict_n_jobs_scores_a_long_query_like_one_process(model: Path, csvs: 
         _run("predict", "--model", str(model), "--support", str(support), "--query", str(query), "--label-column",
              "active", "--on-invalid", "skip", "--n-jobs", jobs, "--out", str(out))
         tables.append(pd.read_csv(out))
-    assert len(tables[1]) == len(smiles) and tables[1]["error"].notna().sum() == 1
+    errors = tables[1]["error"].notna()
+    assert len(tables[1]) == len(smiles) and errors.sum() == 2  # the junk row, and row 1322, an aluminium compound
+    assert "allowed valence" in tables[1]["error"].iloc[1322]  # that the default strict sanitization rejects
     np.testing.assert_allclose(tables[1]["probability"], tables[0]["probability"], atol=2e-6)  # 6 decimals
 
 
@@ -97,7 +103,8 @@ def test_predict_reports_bad_support(model: Path, csvs: tuple[Path, Path], tmp_p
     bad.write_text(support.read_text().replace(",1\n", ",\n", 1))
     result = _run("predict", "--model", str(model), "--support", str(bad), "--query", str(query),
                   "--label-column", "active", check=False)
-    assert result.returncode == 2 and "bad.csv: empty label in row(s) [2]" in result.stderr
+    assert result.returncode == 2
+    assert "bad.csv: column 'active': missing label (empty, None or NaN) in support row(s) [2]" in result.stderr
     result = _run("predict", "--model", str(model), "--support", str(support), "--query", str(query),
                   "--label-column", "toxic", check=False)
     assert result.returncode == 2 and "no label column 'toxic'" in result.stderr
@@ -137,3 +144,94 @@ def test_train_on_a_csv_skips_and_reports_tasks_too_small(tmp_path: Path, capsys
     meta = load_meta_model(tmp_path / "fp" / "model.pt")
     assert meta.learner.model.encoder.config["fingerprint_channels"] == 32
     assert meta.molecule_featurizer().fingerprint_bits == 32  # predict makes the same fingerprints
+
+
+def _predict_args(support: Path, query: Path, *extra: str) -> list[str]:
+    return ["predict", "--model", SHIPPED, "--support", str(support), "--query", str(query), "--label-column", "active",
+            "--on-invalid", "skip", *extra]
+
+
+def test_predict_text_labels_follow_the_python_rule(csvs: tuple[Path, Path], tmp_path: Path) -> None:
+    """Text labels: refused without --positive-label (the Python API used to sort them, so column 1 could be
+    P(inactive)); with it, the same scores as 0/1 labels, here and in Python."""
+    support, query = csvs
+    text = tmp_path / "text.csv"
+    frame = pd.read_csv(support)
+    frame["active"] = np.where(frame["active"] == 1, "active", "inactive")
+    frame.to_csv(text, index=False)
+    failed = _run(*_predict_args(text, query), check=False)
+    assert failed.returncode == 2 and len(failed.stderr.strip().splitlines()) == 1, failed.stderr
+    assert "text.csv: column 'active': labels must be 0/1" in failed.stderr
+    assert "say which label is the positive class with --positive-label active" in failed.stderr
+    _run(*_predict_args(text, query, "--positive-label", "active", "--out", str(tmp_path / "text_scores.csv")))
+    _run(*_predict_args(support, query, "--out", str(tmp_path / "scores.csv")))
+    scores = pd.read_csv(tmp_path / "text_scores.csv")
+    pd.testing.assert_frame_equal(scores, pd.read_csv(tmp_path / "scores.csv"))
+    python = FewShotClassifier(model=SHIPPED, positive_label="active").fit(frame.smiles, frame.active)
+    np.testing.assert_allclose(scores["probability"].iloc[:3],
+                               python.predict_proba(pd.read_csv(query).smiles.iloc[:3])[:, 1], atol=2e-6)
+
+
+def test_user_smiles_are_read_strictly_unless_sanitize_lenient(csvs: tuple[Path, Path], tmp_path: Path) -> None:
+    """A six-bonded carbon used to be featurized, scored and counted as valid."""
+    support, query = csvs
+    bad = tmp_path / "bad.csv"
+    frame = pd.read_csv(support)
+    frame.loc[len(frame)] = ["C(C)(C)(C)(C)(C)C", 1]
+    frame.to_csv(bad, index=False)
+    failed = _run(*_predict_args(bad, query), check=False)
+    assert failed.returncode == 2 and len(failed.stderr.strip().splitlines()) == 1, failed.stderr
+    assert (f"bad.csv: row {len(frame) + 1}: RDKit cannot parse or sanitize SMILES 'C(C)(C)(C)(C)(C)C' (an atom beyond "
+            f"its allowed valence") in failed.stderr
+    _run(*_predict_args(bad, query, "--sanitize", "lenient", "--out", str(tmp_path / "lenient.csv")))
+    hypervalent = tmp_path / "q.csv"
+    pd.DataFrame({"smiles": ["CCO", "C(C)(C)(C)(C)(C)C"]}).to_csv(hypervalent, index=False)
+    result = _run(*_predict_args(support, hypervalent, "--out", str(tmp_path / "q_scores.csv")))
+    table = pd.read_csv(tmp_path / "q_scores.csv")
+    assert "allowed valence" in table["error"].iloc[1] and np.isnan(table["probability"].iloc[1])
+    assert "scored 1 of 2 query rows (1 invalid SMILES kept with an error)" in result.stderr
+    # graphmeta train / data summary read a user CSV the same way (one loader for both)
+    assays = tmp_path / "assays.csv"
+    pd.DataFrame({"smiles": ["CCO", "C(C)(C)(C)(C)(C)C", "CCN"], "y": [0, 1, 1]}).to_csv(assays, index=False)
+    strict = _run("data", "summary", str(assays))
+    assert "2 graphs" in strict.stdout and "rows skipped: skipped 1 (1 invalid smiles)" in strict.stdout
+    lenient = _run("data", "summary", str(assays), "--sanitize", "lenient")
+    assert "3 graphs" in lenient.stdout and "rows kept with a caveat: 1 (1 lenient sanitization)" in lenient.stdout
+    assert "assays.csv: 1 of 3 molecules kept only by lenient sanitization" in lenient.stderr
+
+
+def test_output_and_model_file_problems_are_one_line_errors_up_front(csvs: tuple[Path, Path], tmp_path: Path) -> None:
+    support, query = csvs
+    missing = tmp_path / "nope" / "scores.csv"
+    # checked before anything else: the model (which does not exist either) is never loaded, nothing is scored
+    result = _run("predict", "--model", "no-such-model", "--support", str(support), "--query", str(query),
+                  "--label-column", "active", "--out", str(missing), check=False)
+    assert result.returncode == 2
+    assert result.stderr.strip() == (f"graphmeta predict: error: --out {missing}: folder {missing.parent} does not "
+                                     f"exist (create it first)")
+    result = _run("embed", str(query), "--model", "no-such-model", "--out", str(missing.with_suffix(".npy")),
+                  check=False)
+    assert result.returncode == 2 and "does not exist (create it first)" in result.stderr
+    a_file = tmp_path / "a-file"
+    a_file.write_text("not a folder\n")
+    result = _run("train", "no-such-dataset", "--out", str(a_file), check=False)
+    assert result.returncode == 2
+    assert result.stderr.strip() == (f"graphmeta train: error: --out {a_file} is a file, not a folder; name a folder "
+                                     f"(it is created when missing)")
+    junk = tmp_path / "junk.pt"
+    junk.write_bytes(b"\x00" + np.random.default_rng(0).bytes(4096))
+    result = _run(*_predict_args(support, query), "--model", str(junk), check=False)
+    assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert f"{junk}: not a graphmeta model or checkpoint file" in result.stderr
+    assert "weights_only" not in result.stderr and "Traceback" not in result.stderr
+
+
+def test_output_piped_into_a_reader_that_stops_ends_quietly(csvs: tuple[Path, Path]) -> None:
+    """``graphmeta predict ... | head``: no BrokenPipeError traceback when the reader goes away."""
+    support, query = csvs
+    proc = subprocess.Popen([sys.executable, "-m", "graphmeta", *_predict_args(support, query)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, "PYTHONHASHSEED": "0"})
+    proc.stdout.close()  # the reader is gone before anything is written (as `| head -0`)
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=600) == 1
+    assert "Traceback" not in err and "BrokenPipe" not in err and "Exception ignored" not in err, err

@@ -58,22 +58,23 @@ def _write(rows: list[dict[str, str]], columns: list[str], folder: Path, name: s
 @given(st.lists(st.tuples(SMILES, LABELS, JUNK), min_size=1, max_size=12),
        st.sampled_from(["notes", "ünïcødé ☃", "id\u2028x", " "]))
 def test_read_smiles_table_keeps_every_row_or_names_the_bad_one(rows, other: str) -> None:
+    """Label cells come back as they are, for :func:`graphmeta.predictor.binary_labels` to judge: None when empty,
+    a float when a number, else the text."""
     columns = ["smiles", "label", other]
     with tempfile.TemporaryDirectory() as tmp:
         path = _write([dict(zip(columns, r)) for r in rows], columns, Path(tmp), "t.csv")
-        bad = [i for i, (_, label, _) in enumerate(rows) if label in BAD_LABELS]
-        infinite = [i for i, (_, label, _) in enumerate(rows) if label in INF_LABELS]
-        if bad or infinite:
-            row = (bad or infinite)[0] + 2  # the header is row 1
-            with pytest.raises(CSVFormatError, match=rf"^t\.csv: row {row}, column 'label'"):
-                read_smiles_table(path, label_column="label")
-            return
         frame, smiles, labels = read_smiles_table(path, label_column="label")
+        _, _, text = read_smiles_table(path, label_column="label", labels_as_text=True)
     assert len(frame) == len(smiles) == len(labels) == len(rows)  # no row lost
     assert smiles == [s.strip() for s, _, _ in rows]
     assert frame[other].tolist() == [junk for _, _, junk in rows]  # other columns untouched
-    for (_, label, _), value in zip(rows, labels):
-        assert math.isnan(value) if label in MISSING_LABELS else value == NUMBER_LABELS[label]
+    for (_, label, _), value, cell in zip(rows, labels, text):
+        if label in MISSING_LABELS:
+            assert value is None and cell is None
+            continue
+        assert cell == label.strip()
+        expected = NUMBER_LABELS.get(label, float(label) if label in INF_LABELS else label.strip())
+        assert value == expected
 
 
 def test_malformed_tables_name_the_file_and_row(tmp_path: Path) -> None:
@@ -81,7 +82,7 @@ def test_malformed_tables_name_the_file_and_row(tmp_path: Path) -> None:
              "ragged-later.csv": ("id,smiles\na,CCO\nb,CCC,x\n", r"cannot be read as CSV \(ParserError: .*line 3"),
              "empty.csv": ("", "cannot be read as CSV"),
              "binary.csv": (b"\x00\xff\xfe,\x01\n", "cannot be read as CSV"),
-             "label.csv": ("smiles,y\nCCO,1\nCCN,maybe\n", r"row 3, column 'y': 'maybe' is not a number")}
+             "label.csv": ("smiles,z\nCCO,1\n", r"no label column 'y'")}
     for name, (text, message) in cases.items():
         path = tmp_path / name
         path.write_bytes(text if isinstance(text, bytes) else text.encode())
@@ -135,8 +136,18 @@ def test_predict_command_names_rows_of_bad_supports(tmp_path: Path) -> None:
     cases = {"one class": ([("CCO", "1"), ("CCN", "1")], r"s\.csv: column 'active': the support has one class only"),
              "single": ([("CCO", "1")], "one class only"),
              "empty": ([], "the support is empty"),
-             "nan": ([("CCO", "0"), ("CCN", "nan")], r"s\.csv: empty label in row\(s\) \[3\]"),
-             "three classes": ([("CCO", "0"), ("CCN", "1"), ("CCC", "2")], r"support row\(s\) \[4\] hold a third"),
+             "nan": ([("CCO", "0"), ("CCN", "nan")],
+                     r"s\.csv: column 'active': missing label \(empty, None or NaN\) in support row\(s\) \[3\]"),
+             "three classes": ([("CCO", "0"), ("CCN", "1"), ("CCC", "2")],
+                               r"support row\(s\) \[4\] hold other values\); say which label is the positive class "
+                               r"with --positive-label 2 "),
+             "text": ([("CCO", "inactive"), ("CCN", "active")],
+                      r"s\.csv: column 'active': labels must be 0/1 .*got text such as 'inactive', 'active' \(support "
+                      r"row 2\); say which label is the positive class with --positive-label inactive"),
+             "infinite": ([("CCO", "0"), ("CCN", "inf")], r"infinite label in support row\(s\) \[3\]"),
+             "hypervalent": ([("CCO", "0"), ("C(C)(C)(C)(C)(C)C", "1")],
+                             r"s\.csv: row 3: RDKit cannot parse or sanitize SMILES 'C\(C\)\(C\)\(C\)\(C\)\(C\)C' "
+                             r"\(an atom beyond its allowed valence"),
              "conflict": ([("CCO", "0"), ("CCN", "1"), ("OCC", "1")],
                           r"s\.csv: column 'active': 1 molecule\(s\) appear more than once with conflicting labels: "
                           r"rows \[2, 4\] \('CCO': labels \[0, 1\]\)"),
@@ -193,7 +204,7 @@ def test_classifier_input_edge_cases_give_clear_errors(fitted) -> None:
         FewShotClassifier(model=MODEL).fit(["CCO"], [1])
     one_each = FewShotClassifier(model=MODEL).fit(["CCO", "c1ccccc1"], [0, 1])  # the smallest usable support
     assert one_each.predict_proba(["CCN", "[Na+].[Cl-]", "C" * 320]).shape == (3, 2)
-    with pytest.raises(ValueError, match=r"missing label \(None/NaN\) in support row\(s\) \[1\]"):
+    with pytest.raises(ValueError, match=r"missing label \(empty, None or NaN\) in support row\(s\) \[1\]"):
         FewShotClassifier(model=MODEL).fit(["CCO", "CCN", "CCC"], [0, None, 1])
     with pytest.raises(ValueError, match=r"infinite label in support row\(s\) \[2\]"):
         FewShotClassifier(model=MODEL).fit(["CCO", "CCN", "CCC"], [0.0, 1.0, math.inf])

@@ -60,14 +60,52 @@ def data(tox21):
 
 def test_fit_predict_shapes_labels_and_determinism(models, data) -> None:
     Xs, ys, Xq, _ = data
-    labels = np.where(ys == 1, "toxic", "clean")
-    clf = FewShotClassifier(model=models["protonet"]).fit(Xs, labels)
+    clf = FewShotClassifier(model=models["protonet"]).fit(Xs, ys)
     proba = clf.predict_proba(Xq)
     assert proba.shape == (30, 2) and np.allclose(proba.sum(1), 1) and ((proba >= 0) & (proba <= 1)).all()
-    assert clf.classes_.tolist() == ["clean", "toxic"] and set(clf.predict(Xq)) <= {"clean", "toxic"}
+    assert clf.classes_.tolist() == [0, 1] and set(clf.predict(Xq)) <= {0, 1}
     assert clf.weights_ == {"protonet": 1.0} and clf.n_features_in_ == 16
-    np.testing.assert_array_equal(FewShotClassifier(model=models["protonet"]).fit(Xs, labels).predict_proba(Xq), proba)
+    np.testing.assert_array_equal(FewShotClassifier(model=models["protonet"]).fit(Xs, ys).predict_proba(Xq), proba)
     assert clf.transform(Xq[:4]).shape == (4, 16)
+
+
+def test_text_labels_need_positive_label_and_column_1_is_always_the_positive_class(models, data) -> None:
+    """Text labels used to be sorted ("active" < "inactive"), making predict_proba[:, 1] P(inactive)."""
+    Xs, ys, Xq, _ = data
+    expected = FewShotClassifier(model=models["protonet"]).fit(Xs, ys).predict_proba(Xq)
+    text = np.where(ys == 1, "active", "inactive")
+    with pytest.raises(ValueError, match=r"got text such as '(in)?active', '(in)?active' \(support row 0\); say "
+                                         r"which label is the positive class with positive_label='(in)?active'"):
+        FewShotClassifier(model=models["protonet"]).fit(Xs, text)
+    clf = FewShotClassifier(model=models["protonet"], positive_label="active").fit(Xs, text)
+    np.testing.assert_array_equal(clf.predict_proba(Xq), expected)
+    assert clf.classes_.tolist() == [0, 1] and set(clf.predict(Xq)) <= {0, 1}
+    flipped = FewShotClassifier(model=models["protonet"], positive_label="inactive").fit(Xs, pd.Series(text))
+    np.testing.assert_allclose(flipped.predict_proba(Xq)[:, 1], expected[:, 0], atol=1e-6)
+    for same in (ys.astype(bool), ys.astype(float), ys.astype(object), list(ys.astype(int))):  # 0/1 in any type
+        np.testing.assert_array_equal(FewShotClassifier(model=models["protonet"]).fit(Xs, same).predict_proba(Xq),
+                                      expected)
+    with pytest.raises(ValueError, match=r"labels must be 0 or 1, got \[1, 2\] .*positive_label=2"):
+        FewShotClassifier(model=models["protonet"]).fit(Xs, ys + 1)
+    np.testing.assert_array_equal(FewShotClassifier(model=models["protonet"], positive_label=2).fit(Xs, ys + 1)
+                                  .predict_proba(Xq), expected)
+    with pytest.raises(ValueError, match=r"positive_label='toxic' matches no label \(labels found: \['active', "
+                                         r"'inactive'\]\)"):
+        FewShotClassifier(model=models["protonet"], positive_label="toxic").fit(Xs, text)
+    with pytest.raises(ValueError, match=r"missing label \(empty, None or NaN\) in support row\(s\) \[3\]"):
+        FewShotClassifier(model=models["protonet"], positive_label="active").fit(Xs, [*text[:3], None, *text[4:]])
+
+
+def test_binary_labels_is_the_one_rule_and_names_how_to_pass_the_positive_label() -> None:
+    from graphmeta.predictor import binary_labels
+
+    np.testing.assert_array_equal(binary_labels([True, False, 1.0, 0], 4), [1, 0, 1, 0])
+    np.testing.assert_array_equal(binary_labels(["a", "b", "c", "a"], 4, positive_label="a"), [1, 0, 0, 1])
+    with pytest.raises(ValueError, match=r"support row 3\); say which label is the positive class with "
+                                         r"--positive-label yes"):
+        binary_labels(np.array([0.0, "yes", "no", "yes"], dtype=object), 4, first_row=2, option="--positive-label")
+    with pytest.raises(ValueError, match=r"missing label \(empty, None or NaN\) in support row\(s\) \[4\]"):
+        binary_labels(np.array([0.0, 1.0, None], dtype=object), 3, first_row=2)
 
 
 def test_every_input_kind_gives_the_same_predictions(models, data) -> None:
@@ -97,7 +135,7 @@ def test_bad_inputs_give_clear_errors(models, data) -> None:
     clf = FewShotClassifier(model=models["protonet"])
     with pytest.raises(InvalidSmilesError, match="row 2"):
         clf.fit(Xs[:2] + ["not a smiles"] + Xs[3:], ys)
-    with pytest.raises(ValueError, match=r"missing label \(NaN\) in support row\(s\) \[1\]"):
+    with pytest.raises(ValueError, match=r"missing label \(empty, None or NaN\) in support row\(s\) \[1\]"):
         clf.fit(Xs, np.where(np.arange(10) == 1, np.nan, ys))
     with pytest.raises(ValueError, match="one class"):
         clf.fit(Xs, np.zeros(10))
@@ -125,7 +163,7 @@ def test_estimator_contract(models, data) -> None:
             getattr(clf, method)(Xq)
     params = clf.get_params()
     assert set(params) == {"model", "head", "base_learners", "n_folds", "scale", "random_state", "n_jobs",
-                           "prior_strength"}
+                           "prior_strength", "positive_label", "sanitize"}
     assert "superlearner" in repr(clf)
     clf.fit(Xs, ys)
     assert clf.get_params() == params  # fit changes no parameter
@@ -147,6 +185,50 @@ def test_save_and_load_give_equal_predictions(models, data, tmp_path: Path) -> N
     path.write_bytes(path.read_bytes()[:200])
     with pytest.raises(CheckpointError, match="clf.pt"):
         FewShotClassifier.load(path)
+
+
+def test_load_tells_a_model_from_a_saved_classifier(models, data, tmp_path: Path) -> None:
+    Xs, ys, Xq, _ = data
+    clf = FewShotClassifier(model=models["protonet"], positive_label="active").fit(Xs, np.where(ys == 1, "active", "no"))
+    loaded = FewShotClassifier.load(clf.save(tmp_path / "clf.pt"))
+    assert loaded.get_params()["positive_label"] == "active" and loaded.classes_.tolist() == [0, 1]
+    np.testing.assert_array_equal(loaded.predict_proba(Xq), clf.predict_proba(Xq))
+    with pytest.raises(CheckpointError, match=r"tiny-protonet\.pt: a model file \('meta-model'\), not a saved "
+                                              r"classifier: use FewShotClassifier\(model='.*tiny-protonet\.pt'\)\.fit"):
+        FewShotClassifier.load(models["protonet"])
+    with pytest.raises(FileNotFoundError, match=r"'tox21-protonet' is a shipped model, not a saved classifier: use "
+                                                r"FewShotClassifier\(model='tox21-protonet'\)\.fit"):
+        FewShotClassifier.load("tox21-protonet")
+    junk = tmp_path / "junk.pt"
+    junk.write_bytes(b"\x00" + np.random.default_rng(0).bytes(4096))
+    for load in (FewShotClassifier.load, lambda path: FewShotClassifier(model=path).fit(Xs, ys)):
+        with pytest.raises(CheckpointError, match=r"junk\.pt: not a graphmeta model or checkpoint file") as err:
+            load(junk)
+        assert "weights_only" not in str(err.value) and "\n" not in str(err.value)
+
+
+def test_user_smiles_are_sanitized_strictly_unless_asked(models, data) -> None:
+    """A six-bonded carbon used to be featurized, scored and counted as a valid molecule."""
+    from rdkit import Chem
+
+    Xs, ys, Xq, _ = data
+    bad = "C(C)(C)(C)(C)(C)C"
+    support = [*Xs[:4], bad, *Xs[5:]]
+    with pytest.raises(InvalidSmilesError, match=r"support: 1 of 10 molecules are invalid \(row 4: RDKit cannot parse "
+                                                 r"or sanitize SMILES 'C\(C\)\(C\)\(C\)\(C\)\(C\)C' \(an atom "
+                                                 r"beyond its allowed valence"):
+        FewShotClassifier(model=models["protonet"]).fit(support, ys)
+    clf = FewShotClassifier(model=models["protonet"]).fit(Xs, ys)
+    with pytest.raises(InvalidSmilesError, match=r"X: 1 of 3 molecules are invalid \(row 1: "):
+        clf.predict_proba([Xq[0], bad, Xq[1]])
+    with pytest.raises(InvalidSmilesError, match=r"row 0: molecule .* beyond its allowed valence"):
+        clf.predict_proba([Chem.MolFromSmiles(bad, sanitize=False)])
+    lenient = FewShotClassifier(model=models["protonet"], sanitize="lenient").fit(support, ys)
+    assert lenient.predict_proba([Xq[0], bad]).shape == (2, 2)
+    same = FewShotClassifier(model=models["protonet"], sanitize="lenient").fit(Xs, ys)
+    np.testing.assert_array_equal(same.predict_proba(Xq), clf.predict_proba(Xq))  # valid molecules: same graphs
+    with pytest.raises(ValueError, match="sanitize must be 'strict' or 'lenient', got 'loose'"):
+        FewShotClassifier(model=models["protonet"], sanitize="loose").fit(Xs, ys)
 
 
 def test_superlearner_head_cross_validates_or_falls_back(models, data) -> None:

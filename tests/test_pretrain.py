@@ -103,6 +103,9 @@ def test_load_pretrained_encoder_checks_fit_and_featurizer(tox21, tmp_path: Path
         load_pretrained_encoder(path, GraphEncoder(hidden_channels=64, num_layers=2))
     with pytest.raises(CheckpointError, match="featurizer"):
         load_pretrained_encoder(path, GraphEncoder(hidden_channels=32, num_layers=2), featurizer="other-featurizer")
+    strict = tox21.featurizer.replace("-lenient", "-strict")  # a user CSV, read strictly: the same graphs
+    assert strict != tox21.featurizer
+    load_pretrained_encoder(path, GraphEncoder(hidden_channels=32, num_layers=2, readout="attention"), featurizer=strict)
     with pytest.raises(ValueError, match="mask_rate"):
         PretrainConfig(mask_rate=1.5)
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import os
 from abc import ABC, abstractmethod
+from pathlib import Path
 from typing import Any
 
 
@@ -29,6 +31,39 @@ def add_data_dir_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data-dir", default=None, help="raw-data folder (default: $GRAPHMETA_DATA or user cache)")
 
 
+def add_sanitize_argument(parser: argparse.ArgumentParser, default: str | None = "strict") -> None:
+    """The ``--sanitize strict|lenient`` option of the subcommands that read SMILES from a user's file."""
+    when = ("default: strict for CSV files and task tables, lenient for registered datasets, whose molecules kept "
+            "that way are counted and named" if default is None else f"default {default}")
+    parser.add_argument("--sanitize", choices=["strict", "lenient"], default=default,
+                        help=f"strict: a SMILES failing RDKit's sanitization, valence check included (a five-bonded "
+                             f"carbon), is invalid; lenient: skip the valence check only ({when})")
+
+
+def check_output_file(path: Path, option: str = "--out") -> None:
+    """Raises ``ValueError`` (one line, before any work is done) when the file ``path`` cannot be written: its folder
+    is missing or read-only, or ``path`` is a folder."""
+    folder = path.parent if str(path.parent) else Path(".")
+    if path.is_dir():
+        raise ValueError(f"{option} {path} is a folder; name the file to write")
+    if not folder.is_dir():
+        raise ValueError(f"{option} {path}: folder {folder} does not exist (create it first)")
+    if not os.access(folder, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise ValueError(f"{option} {path}: not writable (permission denied)")
+
+
+def check_output_folder(path: Path, option: str = "--out") -> None:
+    """Raises ``ValueError`` (one line, before any work is done) when ``path`` cannot be used as an output folder: it
+    is an existing file, or it (or, when missing, its nearest existing parent) is not a writable folder."""
+    if path.exists() and not path.is_dir():
+        raise ValueError(f"{option} {path} is a file, not a folder; name a folder (it is created when missing)")
+    existing = next((p for p in (path, *path.absolute().parents) if p.exists()), None)
+    if existing is not None and not existing.is_dir():
+        raise ValueError(f"{option} {path}: {existing} is a file, so the folder cannot be created there")
+    if existing is not None and not os.access(existing, os.W_OK):
+        raise ValueError(f"{option} {path}: {existing} is not writable (permission denied)")
+
+
 def add_dataset_arguments(parser: argparse.ArgumentParser) -> None:
     """A dataset argument (a registered name or a CSV path) and the CSV column options, shared by subcommands."""
     parser.add_argument("dataset", help="registered dataset name (see `graphmeta data list`), a path to a CSV, or "
@@ -42,6 +77,7 @@ def add_dataset_arguments(parser: argparse.ArgumentParser) -> None:
                              "assay export): COLUMN names each row's task; --target-columns gives the one label "
                              "column (default: the only other column)")
     parser.add_argument("--no-download", action="store_true", help="fail instead of downloading missing files")
+    add_sanitize_argument(parser, default=None)
 
 
 def load_named_or_csv(args: argparse.Namespace, progress: bool = True, featurizer: Any = None) -> Any:
@@ -49,20 +85,21 @@ def load_named_or_csv(args: argparse.Namespace, progress: bool = True, featurize
     (``featurizer``: a :class:`~graphmeta.data.featurize.MoleculeFeaturizer`, default the standard one)."""
     from graphmeta.data.api import load_csv, load_dataset, load_task_table
 
+    sanitize = getattr(args, "sanitize", None)
     if getattr(args, "task_column", None) is not None:
         targets = args.target_columns or []
         if len(targets) > 1:
             raise ValueError(f"a task table has one label column; --target-columns got {len(targets)}: {targets}")
         return load_task_table(args.dataset, args.task_column, args.smiles_column, targets[0] if targets else None,
-                               args.task_type, progress=progress, featurizer=featurizer)
+                               args.task_type, progress=progress, featurizer=featurizer, sanitize=sanitize or "strict")
     if str(args.dataset).lower().endswith((".parquet", ".pq")):
         raise ValueError(f"{args.dataset}: a Parquet file is read as a task table: name its task column with "
                          f"--task-column")
     if str(args.dataset).lower().endswith((".csv", ".csv.gz")):
         return load_csv(args.dataset, args.smiles_column, args.target_columns, args.task_type, progress=progress,
-                        featurizer=featurizer)
+                        featurizer=featurizer, sanitize=sanitize or "strict")
     return load_dataset(args.dataset, data_dir_override=args.data_dir, download=not args.no_download,
-                        progress=progress, featurizer=featurizer)
+                        progress=progress, featurizer=featurizer, sanitize=sanitize)
 
 
 def task_indices(collection: Any, refs: list[str]) -> list[int]:

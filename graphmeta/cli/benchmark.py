@@ -16,7 +16,7 @@ from graphmeta.benchmarks.record import write_record
 from graphmeta.benchmarks.report import (format_mean_std, fsmol_markdown_table, markdown_table, plot_fsmol_curves,
                                          plot_learning_curves, plot_tu_curves, tu_markdown_table)
 from graphmeta.benchmarks.tu import TU_BENCHMARKS, TUSettings, check_tu_method, run_tu
-from graphmeta.cli.base import Subcommand, add_data_dir_argument
+from graphmeta.cli.base import Subcommand, add_data_dir_argument, check_output_folder
 from graphmeta.data.api import load_dataset
 from graphmeta.data.featurize import MoleculeFeaturizer
 from graphmeta.meta.protonet import DISTANCES
@@ -294,6 +294,7 @@ class BenchmarkCommand(Subcommand):
         if args.distance not in (None, "euclidean") and no_prototypes:
             raise ValueError(f"--distance {args.distance} is a protonet option; {', '.join(no_prototypes)} "
                              f"{'has' if len(no_prototypes) == 1 else 'have'} no prototypes (run them separately)")
+        check_output_folder(args.out)
         if args.benchmark in TU_BENCHMARKS:
             table = cls._run_tu(args, progress)
         elif args.benchmark == "fsmol":

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from graphmeta.benchmarks.methods import method_overrides
-from graphmeta.cli.base import Subcommand
+from graphmeta.cli.base import Subcommand, check_output_folder
 from graphmeta.data.api import load_dataset
 from graphmeta.data.episodes import KShotSampler
 from graphmeta.data.splits import par_split
@@ -51,6 +51,8 @@ class DemoCommand(Subcommand):
         from graphmeta.baselines.fingerprints import (FingerprintCache, KNNBaseline, RandomForestBaseline,
                                                       evaluate_fingerprint_baseline)
 
+        if args.out is not None:
+            check_output_folder(args.out)
         start = time.perf_counter()
         tox21 = load_dataset("tox21", progress=not args.no_progress)
         print(tox21.summary())

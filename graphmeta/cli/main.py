@@ -1,12 +1,15 @@
 """Entry point of the ``graphmeta`` command: parses the subcommand and runs it.
 
-Errors users can fix (a missing file, a bad CSV, an unknown dataset) are printed as one line and exit
-with status 2, without a traceback; ``--debug`` shows the traceback.
+Errors users can fix (a missing file, a bad CSV, an unknown dataset, an output folder that is not there or not
+writable) are printed as one line and exit with status 2, without a traceback; ``--debug`` shows the traceback.
+Output piped into a command that stops reading early (``graphmeta predict ... | head``) ends quietly with status 1,
+as Python's documentation recommends for a broken pipe.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import Sequence
 
@@ -40,8 +43,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.invocation = command_line(argv)  # what result records store as the command that made them
     command = next(c for c in SUBCOMMANDS if c.name == args.command)
     try:
-        return command.run(args)
-    except (FileNotFoundError, KeyError, ValueError) as err:
+        code = command.run(args)
+        sys.stdout.flush()  # here, so that a reader gone away is a BrokenPipeError caught below, not at exit
+        return code
+    except BrokenPipeError:
+        # the reader (head, less...) closed the pipe: stop quietly; stdout goes to devnull so that Python's own
+        # flush at exit does not report the broken pipe again
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 1
+    except (OSError, KeyError, ValueError) as err:  # OSError: a missing file, no permission, a full disk...
         if args.debug:
             raise
         message = err.args[0] if isinstance(err, KeyError) and err.args else err

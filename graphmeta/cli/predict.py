@@ -1,9 +1,11 @@
 """``graphmeta predict`` and ``graphmeta embed``: a model applied to CSV files of molecules.
 
 ``predict``: a support CSV (SMILES + label column) adapts the model, a query CSV gets one probability per row
-(its columns are kept, ``probability`` and ``prediction`` added). An invalid SMILES in the support is an error
-naming the row; in the query it is an error too, unless ``--on-invalid skip``: then that row keeps an empty
-probability and an ``error`` cell, and the summary counts it. No row is ever dropped.
+(its columns are kept, ``probability`` of the positive class and ``prediction``, 1 or 0, added). Labels follow the
+Python API's rule (:func:`graphmeta.predictor.binary_labels`): 0/1, or any labels with ``--positive-label``. An
+invalid SMILES in the support is an error naming the row; in the query it is an error too, unless ``--on-invalid
+skip``: then that row keeps an empty probability and an ``error`` cell, and the summary counts it. No row is ever
+dropped. SMILES are sanitized strictly (RDKit's valence check included) unless ``--sanitize lenient``.
 
 ``embed``: the backbone's embedding of every molecule of a CSV (``.csv`` with the SMILES and ``e0..e{d-1}``, or
 ``.npy``).
@@ -18,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from graphmeta.cli.base import Subcommand
+from graphmeta.cli.base import Subcommand, add_sanitize_argument, check_output_file
 
 _ROW = 2  # spreadsheet row of the first data line (the header is row 1)
 
@@ -30,10 +32,12 @@ def _add_model(parser: argparse.ArgumentParser) -> None:
                         help=f"shipped model ({', '.join(available_models()) or 'none'}) or a model.pt file "
                              f"(default tox21-protonet)")
     parser.add_argument("--smiles-column", default=None, help="name of the SMILES column (default: auto-detected)")
+    add_sanitize_argument(parser)
 
 
-def _model_featurizer(model: str) -> Any:
-    """The featurizer a model was trained with (molecule models only); the model is loaded (cached) once."""
+def _model_featurizer(model: str, sanitize: str) -> Any:
+    """The featurizer a model was trained with (molecule models only), sanitizing as ``sanitize`` says; the model is
+    loaded (cached) once."""
     from graphmeta.models import cached_meta_model
 
     meta = cached_meta_model(model)
@@ -41,7 +45,7 @@ def _model_featurizer(model: str) -> Any:
     if featurizer is None:
         raise ValueError(f"model {model} was trained on {meta.trained_on} graphs, not molecules; it cannot read "
                          f"SMILES (use the Python API with PyG Data graphs)")
-    return featurizer
+    return featurizer.with_sanitize(sanitize)
 
 
 def _query_inputs(path: Path, smiles: list[str], featurizer: Any, on_invalid: str,
@@ -71,7 +75,11 @@ class PredictCommand(Subcommand):
         _add_model(parser)
         parser.add_argument("--support", type=Path, required=True, help="CSV of labelled molecules (the few shots)")
         parser.add_argument("--query", type=Path, required=True, help="CSV of molecules to score")
-        parser.add_argument("--label-column", required=True, help="support CSV: the label column (two classes)")
+        parser.add_argument("--label-column", required=True,
+                            help="support CSV: the label column, 0/1 (or any labels with --positive-label)")
+        parser.add_argument("--positive-label", default=None, metavar="LABEL",
+                            help="the label of the positive class (e.g. active; compared as text): cells equal to it "
+                                 "are 1, all others 0 (default: labels must be 0/1)")
         parser.add_argument("--head", choices=HEADS, default="protonet", help="how to adapt (default protonet)")
         parser.add_argument("--out", type=Path, default=None, help="output CSV (default: standard output)")
         parser.add_argument("--on-invalid", choices=["error", "skip"], default="error",
@@ -85,27 +93,30 @@ class PredictCommand(Subcommand):
         from graphmeta.data.loaders.csv import read_smiles_table
         from graphmeta.predictor import FewShotClassifier, binary_labels, check_duplicate_labels
 
-        _, support_smiles, labels = read_smiles_table(args.support, args.smiles_column, args.label_column)
-        missing = np.flatnonzero(np.isnan(labels))  # type: ignore[arg-type]
-        if len(missing):
-            raise ValueError(f"{args.support.name}: empty label in row(s) {(missing + _ROW).tolist()[:10]} of column "
-                             f"{args.label_column!r}")
-        if np.array_equal(labels, np.round(labels)):  # type: ignore[arg-type]
-            labels = labels.astype(np.int64)  # type: ignore[union-attr]  # 0/1 in the file: 0/1 in predictions
+        if args.out is not None:
+            check_output_file(args.out)  # before any work
+        _, support_smiles, labels = read_smiles_table(args.support, args.smiles_column, args.label_column,
+                                                      labels_as_text=args.positive_label is not None)
+
+        where = f"{args.support.name}: column {args.label_column!r}"
+        try:  # the Python API's rule, checked before the model loads
+            encoded = binary_labels(labels, len(support_smiles), first_row=_ROW, positive_label=args.positive_label,
+                                    option="--positive-label")
+        except ValueError as err:
+            raise ValueError(f"{where}: {err}") from None
         frame, query_smiles, _ = read_smiles_table(args.query, args.smiles_column)
-        featurizer = _model_featurizer(args.model)
-        clf = FewShotClassifier(model=args.model, head=args.head, n_jobs=args.n_jobs)
+        featurizer = _model_featurizer(args.model, args.sanitize)
+        clf = FewShotClassifier(model=args.model, head=args.head, n_jobs=args.n_jobs, sanitize=args.sanitize)
         support, invalid_support = featurize_molecules(support_smiles, featurizer)
         if invalid_support:
             i, why = next(iter(invalid_support.items()))
             raise ValueError(f"{args.support.name}: row {i + _ROW}: {why} ({len(invalid_support)} invalid in all)")
         try:
-            classes, encoded = binary_labels(labels, len(support), first_row=_ROW)
-            check_duplicate_labels(support, classes, encoded, first_row=_ROW)
+            check_duplicate_labels(support, encoded, first_row=_ROW)
         except ValueError as err:
-            raise ValueError(f"{args.support.name}: column {args.label_column!r}: {err}") from None
+            raise ValueError(f"{where}: {err}") from None
         query, invalid = _query_inputs(args.query, query_smiles, featurizer, args.on_invalid, args.n_jobs)
-        clf.fit(support, labels)
+        clf.fit(support, encoded)
         proba = clf.predict_proba(query)[:, 1]
         valid = np.array([i not in invalid for i in range(len(frame))])
         frame["probability"] = ""
@@ -122,9 +133,10 @@ class PredictCommand(Subcommand):
         frame.to_csv(args.out if args.out is not None else sys.stdout, index=False,
                      lineterminator="\r\n" if carriage_return else "\n")
         weights = ", ".join(f"{k} {v:.2f}" for k, v in clf.weights_.items())
+        positive = "1" if args.positive_label is None else repr(args.positive_label)
         print(f"scored {int(valid.sum())} of {len(frame)} query rows ({len(invalid)} invalid SMILES kept with an "
               f"error) with {args.head} on model {args.model}, support {len(support)} molecules "
-              f"({int(np.sum(labels == clf.classes_[1]))} labelled {clf.classes_[1]}); weights: {weights}"
+              f"({int(encoded.sum())} labelled {positive}, the positive class); weights: {weights}"
               + (f"; wrote {args.out}" if args.out is not None else ""), file=sys.stderr)
         return 0
 
@@ -149,7 +161,8 @@ class EmbedCommand(Subcommand):
 
         if args.out.suffix not in (".csv", ".npy"):
             raise ValueError(f"--out must end in .csv or .npy, got {args.out.name}")
-        featurizer = _model_featurizer(args.model)
+        check_output_file(args.out)
+        featurizer = _model_featurizer(args.model, args.sanitize)
         _, smiles, _ = read_smiles_table(args.input, args.smiles_column)
         inputs, _ = _query_inputs(args.input, smiles, featurizer, "error")
         emb = TaskPool(inputs).embeddings(cached_meta_model(args.model).learner).numpy()

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from graphmeta.benchmarks.record import write_record
-from graphmeta.cli.base import Subcommand, add_data_dir_argument
+from graphmeta.cli.base import Subcommand, add_data_dir_argument, check_output_folder
 from graphmeta.data.api import load_dataset
 from graphmeta.data.download import sha256_file
 from graphmeta.pretrain import (AUGMENTATIONS, DEFAULT_CORPUS, OBJECTIVES, PretrainConfig, molecule_corpus, pretrain,
@@ -96,6 +96,7 @@ class PretrainCommand(Subcommand):
             "seed", "conv", "norm", "precision", "device", "init_from")},
             objectives=objectives, augmentations=tuple(args.augmentations),
             objective_weights=tuple(args.objective_weights) if args.objective_weights else None, extra=extra)
+        check_output_folder(args.out)
         summary, train = cls._data(args, datasets)  # after the config: a bad setting fails before data loads
         result = train(config, out_dir=args.out, progress=not args.no_progress, resume=args.resume)
         history = result["history"]

@@ -23,8 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from graphmeta.benchmarks.methods import META_METHODS, fingerprint_options, method_overrides
-from graphmeta.cli.base import (Subcommand, add_data_dir_argument, add_dataset_arguments, load_named_or_csv,
-                                task_indices)
+from graphmeta.cli.base import (Subcommand, add_data_dir_argument, add_dataset_arguments, check_output_folder,
+                                load_named_or_csv, task_indices)
 
 _NORMS = ("task", "running", "layer", "none")
 
@@ -143,6 +143,7 @@ class TrainCommand(Subcommand):
                 raise ValueError(f"--{option.replace('_', '-')} must be positive, got {getattr(args, option)}")
         if not args.grad_clip >= 0:
             raise ValueError(f"--grad-clip must be 0 (no clipping) or positive, got {args.grad_clip}")
+        check_output_folder(args.out)  # before the data loads
         progress = not args.no_progress and is_main
         with main_first():  # rank 0 featurizes and caches, the other ranks read its cache
             collection = load_named_or_csv(args, progress, MoleculeFeaturizer(fingerprint_bits=args.fingerprint_bits,

@@ -16,7 +16,7 @@ from typing import Any, Literal, Sequence
 import torch
 
 from graphmeta.data.cache import cached_collection
-from graphmeta.data.featurize import MoleculeFeaturizer
+from graphmeta.data.featurize import MoleculeFeaturizer, Sanitize
 from graphmeta.data.graphs import GraphStore
 from graphmeta.data.paths import data_dir, embedded_dir
 from graphmeta.data.registry import DatasetInfo, get_info
@@ -47,6 +47,7 @@ def load_csv(
     task_type: Literal["auto", "binary", "regression"] = "auto",
     *,
     featurizer: MoleculeFeaturizer | None = None,
+    sanitize: Sanitize = "strict",
     on_invalid: Literal["skip", "raise"] = "skip",
     cache: bool | str | os.PathLike = True,
     mmap: bool = True,
@@ -55,18 +56,21 @@ def load_csv(
     """Loads any CSV of SMILES and labels (like chemprop's ``--smiles-columns``/``--target-columns``).
 
     See :func:`graphmeta.data.loaders.csv.read_molecule_csv` for the parsing rules; results are cached by
-    the file's sha256 and the options; ``mmap`` as for :func:`load_dataset`.
+    the file's sha256 and the options; ``mmap`` as for :func:`load_dataset`. ``sanitize="strict"`` (the default)
+    treats a SMILES failing RDKit's valence check as invalid (skipped and counted, or raised with
+    ``on_invalid="raise"``); ``"lenient"`` keeps such molecules and lists them in ``collection.notes``. It replaces
+    the ``featurizer``'s own setting.
     """
     from graphmeta.data.loaders.csv import LOADER_VERSION, read_molecule_csv
 
     path = Path(path)
-    featurizer = featurizer or MoleculeFeaturizer()
+    featurizer = (featurizer or MoleculeFeaturizer()).with_sanitize(sanitize)
     key = _file_key(path, "CSV file", LOADER_VERSION, featurizer, smiles_column=smiles_column,
                     target_columns=list(target_columns) if target_columns else None, task_type=task_type,
                     on_invalid=on_invalid)
     return cached_collection(key, lambda: read_molecule_csv(
-        path, smiles_column, target_columns, task_type, featurizer=featurizer, on_invalid=on_invalid,
-        progress=progress), cache, mmap)
+        path, smiles_column, target_columns, task_type, featurizer=featurizer, sanitize=sanitize,
+        on_invalid=on_invalid, progress=progress), cache, mmap)
 
 
 def load_task_table(
@@ -77,6 +81,7 @@ def load_task_table(
     task_type: Literal["auto", "binary", "regression"] = "auto",
     *,
     featurizer: MoleculeFeaturizer | None = None,
+    sanitize: Sanitize = "strict",
     on_invalid: Literal["skip", "raise"] = "skip",
     cache: bool | str | os.PathLike = True,
     mmap: bool = True,
@@ -88,7 +93,8 @@ def load_task_table(
 
     See :func:`graphmeta.data.loaders.task_table.read_task_table` for the arguments and the rules (duplicates,
     conflicts, missing labels and invalid SMILES are counted in ``collection.skipped``, never dropped silently);
-    results are cached by the file's sha256 and the options; ``mmap`` as for :func:`load_dataset`.
+    results are cached by the file's sha256 and the options; ``mmap`` as for :func:`load_dataset`; ``sanitize`` as
+    for :func:`load_csv` (default ``"strict"``).
 
     Example:
         >>> assays = graphmeta.load_task_table("chembl_export.csv.gz", task_column="assay_id",
@@ -97,13 +103,13 @@ def load_task_table(
     from graphmeta.data.loaders.task_table import LOADER_VERSION, read_task_table
 
     path = Path(path)
-    featurizer = featurizer or MoleculeFeaturizer()
+    featurizer = (featurizer or MoleculeFeaturizer()).with_sanitize(sanitize)
     key = _file_key(path, "task table", LOADER_VERSION, featurizer, task_column=task_column,
                     smiles_column=smiles_column, label_column=label_column, task_type=task_type,
                     on_invalid=on_invalid)
     return cached_collection(key, lambda: read_task_table(
-        path, task_column, smiles_column, label_column, task_type, featurizer=featurizer, on_invalid=on_invalid,
-        progress=progress, n_jobs=n_jobs), cache, mmap)
+        path, task_column, smiles_column, label_column, task_type, featurizer=featurizer, sanitize=sanitize,
+        on_invalid=on_invalid, progress=progress, n_jobs=n_jobs), cache, mmap)
 
 
 def load_dataset(
@@ -114,6 +120,7 @@ def load_dataset(
     cache: bool | str | os.PathLike = True,
     mmap: bool = True,
     featurizer: MoleculeFeaturizer | None = None,
+    sanitize: Sanitize | None = None,
     progress: bool = True,
     **options: Any,
 ) -> TaskCollection:
@@ -128,13 +135,19 @@ def load_dataset(
         mmap: a cached result's graphs are memory-mapped from the cache files (default), so that only the
             graphs a meta-batch gathers are read; ``False`` reads them all into memory.
         featurizer: molecule featurizer (molecular datasets only).
+        sanitize: ``"strict"`` or ``"lenient"`` (molecular datasets only; replaces the featurizer's setting);
+            ``None``: the featurizer's, lenient by default: a few molecules of the registered files (metal complexes
+            such as Tox21's 8 aluminium compounds) fail RDKit's valence check. Molecules kept only by lenient
+            sanitization are listed in ``collection.notes`` and named in a
+            :class:`~graphmeta.data.featurize.LenientSanitizationWarning` at each load; ``"strict"`` skips them
+            (counted in ``collection.skipped``).
         progress: progress bars for downloads and featurization.
         **options: dataset-specific: ``splits=("train", "valid", "test")`` for FS-Mol;
             ``split="all" | "train" | "val" | "test"`` for TRIANGLES; ``on_invalid`` for CSV datasets.
     """
     info = get_info(name)
     root = data_dir(data_dir_override)
-    featurizer = featurizer or MoleculeFeaturizer()
+    featurizer = (featurizer or MoleculeFeaturizer()).with_sanitize(sanitize)
     if info.kind == "corpus":
         raise TypeError(f"{info.name} is an unlabelled molecule corpus, not a task collection: featurize it with "
                         f"graphmeta.data.corpus.build_corpus([{info.name!r}]) or `graphmeta data corpus "
@@ -187,7 +200,7 @@ def _load_moleculenet(info: DatasetInfo, root: Path, *, download: bool, cache: A
     def build() -> TaskCollection:
         return read_molecule_csv(
             path, info.options["smiles_column"], None, info.options["task_type"], name=info.name,
-            featurizer=featurizer, on_invalid=on_invalid, progress=progress,
+            featurizer=featurizer, sanitize=featurizer.sanitize, on_invalid=on_invalid, progress=progress,
             source=_source(info, {remote.path: remote.sha256}))
 
     return cached_collection(key, build, cache, mmap)
@@ -246,7 +259,8 @@ def _load_task_table(info: DatasetInfo, root: Path, *, download: bool, cache: An
 
     def build() -> TaskCollection:
         collection = read_task_table(path, opts["task_column"], opts["smiles_column"], opts["label_column"],
-                                     name=info.name, featurizer=featurizer, on_invalid=on_invalid, progress=progress,
+                                     name=info.name, featurizer=featurizer, sanitize=featurizer.sanitize,
+                                     on_invalid=on_invalid, progress=progress,
                                      source=_source(info, {remote.path: remote.sha256}))
         if opts.get("task_group"):
             collection.task_groups = {opts["task_group"]: list(range(collection.n_tasks))}

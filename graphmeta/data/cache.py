@@ -6,7 +6,8 @@ loader's name and version, the featurizer's cache key and the loader options. It
 files, the rest read with ``torch.load(weights_only=True)`` (no pickled code). A second load maps the graph
 files (``mmap=True``, the default), so MUV or FS-Mol open in well under a second and only the graphs a
 meta-batch gathers are ever read; ``mmap=False`` reads everything into memory. A cache entry that cannot be
-read (missing or truncated file, foreign content) is reported with a warning naming the file and rebuilt.
+read (missing or truncated file, foreign content) is reported with a warning naming the file and rebuilt. A cached
+collection with molecules kept by lenient sanitization warns about them at every load, as its first build did.
 """
 
 from __future__ import annotations
@@ -19,12 +20,13 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from graphmeta.data.paths import cache_dir
-from graphmeta.data.tasks import TaskCollection
+from graphmeta.data.tasks import TaskCollection, warn_lenient_rows
 
 __all__ = ["CACHE_FORMAT", "cache_path", "cached_collection"]
 
-#: Bumped when the layout of cached collections changes (2: a folder of memory-mappable files).
-CACHE_FORMAT = 2
+#: Bumped when the layout of cached collections changes (2: a folder of memory-mappable files; 3: with
+#: ``notes``, the molecules kept by lenient sanitization).
+CACHE_FORMAT = 3
 
 
 def cache_path(key: Mapping[str, Any], directory: str | os.PathLike | None = None) -> Path:
@@ -55,10 +57,13 @@ def cached_collection(
     path = cache_path(key, None if cache is True else cache)
     if path.exists():
         try:
-            return TaskCollection.load(path, mmap=mmap)
+            collection = TaskCollection.load(path, mmap=mmap)
         except Exception as err:  # a cache is disposable: report and rebuild
             warnings.warn(f"ignoring unreadable cache entry ({type(err).__name__}: {err}); rebuilding {path}",
                           RuntimeWarning, stacklevel=2)
+        else:
+            warn_lenient_rows(collection.notes, collection.name, collection.n_graphs)
+            return collection
     collection = build()
     try:
         collection.save(path)

@@ -19,7 +19,7 @@ raw values of cheap RDKit 2D descriptors (``descriptors=True``, :mod:`graphmeta.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Iterable, Literal, Sequence
 
@@ -31,9 +31,15 @@ from torch_geometric.data import Data
 from graphmeta.data.descriptors import DESCRIPTOR_SET_VERSION, append_descriptors, as_descriptor_array
 from graphmeta.parallel import chunk_bounds, fork_map, resolve_workers
 
-__all__ = ["InvalidSmilesError", "MoleculeFeaturizer", "FeaturizedMolecules", "featurizer_version", "morgan_generator",
-           "warn_nonfinite_descriptors",
-           "atoms_and_bonds_key", "ATOM_FEATURES", "BOND_FEATURES"]
+__all__ = ["InvalidSmilesError", "LenientSanitizationWarning", "MoleculeFeaturizer", "FeaturizedMolecules",
+           "SANITIZE_MODES", "Sanitize", "check_sanitize", "featurizer_version", "morgan_generator", "warn_nonfinite_descriptors",
+           "graphs_key", "atoms_and_bonds_key", "ATOM_FEATURES", "BOND_FEATURES"]
+
+#: How SMILES are sanitized: ``"strict"`` (RDKit's full sanitization, valence check included: what user inputs get
+#: by default) or ``"lenient"`` (a SMILES failing it is retried without the valence check: for the registered
+#: datasets, whose files hold a few such molecules, each counted in ``collection.notes``).
+Sanitize = Literal["strict", "lenient"]
+SANITIZE_MODES: tuple[str, ...] = ("strict", "lenient")
 
 #: Shortest input :meth:`MoleculeFeaturizer.featurize_many` splits over worker processes (below it, the
 #: process start-up costs more than it saves).
@@ -88,15 +94,30 @@ def featurizer_version(key: str | None) -> str | None:
 _GRAPH_LEVEL_KEY = re.compile(r"(?:-ecfp4x(?P<bits>\d+))?(?:-rdkit2dv(?P<descriptors>[^-]+))?$")
 
 
+#: The sanitization part of a :attr:`~MoleculeFeaturizer.cache_key` (``-lenient`` in ``...-v1-h0-lenient``).
+_SANITIZE_KEY = re.compile(r"(-h\d)-(?:lenient|strict)")
+
+
+def graphs_key(key: str | None) -> str | None:
+    """A featurizer's :attr:`~MoleculeFeaturizer.cache_key` without its sanitization mode: featurizers with equal keys
+    here make the same graph of every molecule both accept (the mode decides which molecules are accepted, not their
+    features), so a model trained on graphs of one reads graphs of the other."""
+    return None if key is None else _SANITIZE_KEY.sub(r"\1", key, count=1)
+
+
 def atoms_and_bonds_key(key: str | None) -> str | None:
     """A featurizer's :attr:`~MoleculeFeaturizer.cache_key` without its fingerprint and descriptor parts: featurizers
     with equal keys here make the same atom and bond tensors (a backbone pretrained on one fits graphs from the
-    other)."""
+    other; compare their :func:`graphs_key` to ignore the sanitization mode too)."""
     return None if key is None else _GRAPH_LEVEL_KEY.sub("", key, count=1)
 
 
 class InvalidSmilesError(ValueError):
     """Raised when a SMILES string cannot be parsed (and sanitized) by RDKit."""
+
+
+class LenientSanitizationWarning(UserWarning):
+    """Molecules were kept only because lenient sanitization skipped RDKit's valence check (see ``collection.notes``)."""
 
 
 @dataclass
@@ -116,6 +137,8 @@ class FeaturizedMolecules:
     descriptors: np.ndarray | None = None  # [n_molecules, len(DESCRIPTOR_NAMES)] float32 raw values, NaN: missing
     #: Molecules with at least one non-finite (NaN) descriptor value (0 without descriptors): reported, not hidden.
     descriptor_nonfinite: int = 0
+    #: Input positions (0-based, among all inputs) of the molecules kept only by lenient sanitization.
+    lenient: list[int] = field(default_factory=list)
 
 
 class MoleculeFeaturizer:
@@ -125,8 +148,12 @@ class MoleculeFeaturizer:
         add_hydrogens (bool, optional): make hydrogens explicit atoms. (default: :obj:`False`)
         sanitize (str, optional): ``"lenient"`` retries a SMILES that fails RDKit's full sanitization without
             the valence check (so hypervalent metal complexes that older RDKit versions accepted, such as 8
-            Tox21 and 7 HIV molecules, are kept: all other sanitization steps still run); ``"strict"`` rejects
-            them. Unparseable text fails in both modes. (default: :obj:`"lenient"`)
+            Tox21 and 7 HIV molecules, are kept: all other sanitization steps still run, and
+            :meth:`featurize_many` lists them in :attr:`FeaturizedMolecules.lenient`); ``"strict"`` rejects them,
+            and RDKit molecules with an impossible valence too. Unparseable text fails in both modes. The loaders
+            of user files and :class:`~graphmeta.predictor.FewShotClassifier` take their own ``sanitize`` argument
+            (default ``"strict"``) that replaces this one (:meth:`with_sanitize`); this class's default suits the
+            registered datasets. (default: :obj:`"lenient"`)
         fingerprint_bits (int, optional): also give each molecule its ECFP4 bits (Morgan radius 2, folded to this
             many bits) as the graph-level field ``fingerprint`` ``[1, fingerprint_bits]`` ``uint8``: a backbone
             built with ``fingerprint_channels`` feeds them beside the GNN readout, as FS-Mol's ProtoNet does
@@ -154,10 +181,9 @@ class MoleculeFeaturizer:
     atom_vocab: tuple[int, ...] = tuple(ATOM_FEATURES.values())
     bond_vocab: tuple[int, ...] = tuple(BOND_FEATURES.values())
 
-    def __init__(self, add_hydrogens: bool = False, sanitize: Literal["lenient", "strict"] = "lenient",
+    def __init__(self, add_hydrogens: bool = False, sanitize: Sanitize = "lenient",
                  fingerprint_bits: int = 0, descriptors: bool = False) -> None:
-        if sanitize not in ("lenient", "strict"):
-            raise ValueError(f"sanitize must be 'lenient' or 'strict', got {sanitize!r}")
+        check_sanitize(sanitize)
         if isinstance(fingerprint_bits, bool) or not isinstance(fingerprint_bits, int) or fingerprint_bits < 0:
             raise ValueError(f"fingerprint_bits must be a non-negative integer, got {fingerprint_bits!r}")
         if not isinstance(descriptors, bool):
@@ -172,6 +198,12 @@ class MoleculeFeaturizer:
         descriptors = ", descriptors=True" if self.descriptors else ""
         return (f"{self.__class__.__name__}(add_hydrogens={self.add_hydrogens}, sanitize={self.sanitize!r}{bits}"
                 f"{descriptors})")
+
+    def with_sanitize(self, sanitize: Sanitize | None) -> "MoleculeFeaturizer":
+        """This featurizer with sanitization ``sanitize`` (itself when it already has it, or for ``None``)."""
+        if sanitize is None or sanitize == self.sanitize:
+            return self
+        return type(self)(self.add_hydrogens, sanitize, self.fingerprint_bits, self.descriptors)
 
     @property
     def cache_key(self) -> str:
@@ -204,33 +236,43 @@ class MoleculeFeaturizer:
     # -- parsing ---------------------------------------------------------------------------------------
     def parse(self, smiles: str) -> Chem.Mol:
         """Parses and sanitizes one SMILES string; raises :class:`InvalidSmilesError` when RDKit cannot."""
+        return self._parse(smiles)[0]
+
+    def _parse(self, smiles: str) -> tuple[Chem.Mol, bool]:
+        """``(molecule, kept only by lenient sanitization)``."""
         if not isinstance(smiles, str) or not smiles.strip():
             raise InvalidSmilesError(f"empty or non-string SMILES: {smiles!r}")
+        lenient = False
         RDLogger.DisableLog("rdApp.*")
         try:
             mol = Chem.MolFromSmiles(smiles)
             if mol is None and self.sanitize == "lenient":
                 mol = _parse_without_valence_check(smiles)
+                lenient = mol is not None
         except (UnicodeError, RuntimeError, TypeError) as err:  # e.g. lone surrogates RDKit cannot encode
             raise InvalidSmilesError(f"RDKit cannot read SMILES {smiles!r} ({type(err).__name__}: {err})") from None
         finally:
             RDLogger.EnableLog("rdApp.*")
         if mol is None:
-            raise InvalidSmilesError(f"RDKit cannot parse or sanitize SMILES {smiles!r}")
+            strict = self.sanitize == "strict" and _parse_without_valence_check(smiles, quiet=True) is not None
+            raise InvalidSmilesError(f"RDKit cannot parse or sanitize SMILES {smiles!r}" + (
+                " (an atom beyond its allowed valence; lenient sanitization would skip that check)" if strict else ""))
         if mol.GetNumAtoms() == 0:
             raise InvalidSmilesError(f"SMILES {smiles!r} has no atoms")
-        return mol
+        return mol, lenient
 
-    def _prepare(self, mol_or_smiles: str | Chem.Mol) -> Chem.Mol:
+    def _prepare(self, mol_or_smiles: str | Chem.Mol) -> tuple[Chem.Mol, bool]:
+        """``(molecule to featurize, kept only by lenient sanitization)``."""
         if isinstance(mol_or_smiles, Chem.Mol):
             mol = mol_or_smiles
             if mol.GetNumAtoms() == 0:
                 raise InvalidSmilesError("molecule has no atoms")
+            mol, lenient = _checked_valences(mol, self.sanitize)
         else:
-            mol = self.parse(mol_or_smiles)
+            mol, lenient = self._parse(mol_or_smiles)
         if self.add_hydrogens:
             mol = Chem.AddHs(mol)
-        return mol
+        return mol, lenient
 
     # -- features ----------------------------------------------------------------------------------------
     @staticmethod
@@ -286,15 +328,16 @@ class MoleculeFeaturizer:
     def _featurize_into(
         self, item: str | Chem.Mol, atoms: list[int], bonds: list[int], src: list[int], dst: list[int],
         fingerprints: list[np.ndarray] | None = None, descriptors: list[float] | None = None,
-    ) -> tuple[int, int]:
-        mol = self._prepare(item)
+    ) -> tuple[int, int, bool]:
+        """Appends one molecule; ``(n_atoms, n_edges, kept only by lenient sanitization)``."""
+        mol, lenient = self._prepare(item)
         stereo_free = isinstance(item, str) and not _STEREO_CHARS.intersection(item)
-        counts = self._append_features(mol, stereo_free, atoms, bonds, src, dst)
+        n_atoms, n_edges = self._append_features(mol, stereo_free, atoms, bonds, src, dst)
         if fingerprints is not None:
             fingerprints.append(morgan_generator(2, self.fingerprint_bits).GetFingerprintAsNumPy(mol))
         if descriptors is not None:
             append_descriptors(mol, descriptors)
-        return counts
+        return n_atoms, n_edges, lenient
 
     def _fingerprint_list(self) -> list[np.ndarray] | None:
         return [] if self.fingerprint_bits else None
@@ -317,7 +360,7 @@ class MoleculeFeaturizer:
         dst: list[int] = []
         fingerprints = self._fingerprint_list()
         descriptors = self._descriptor_list()
-        n, e = self._featurize_into(mol_or_smiles, atoms, bonds, src, dst, fingerprints, descriptors)
+        n, e, _ = self._featurize_into(mol_or_smiles, atoms, bonds, src, dst, fingerprints, descriptors)
         flat_np = np.array(atoms + src + dst + bonds, dtype=np.int64)
         a, b = n * len(ATOM_FEATURES), n * len(ATOM_FEATURES) + 2 * e
         _clip_atoms(flat_np[:a].reshape(n, len(ATOM_FEATURES)))
@@ -347,7 +390,8 @@ class MoleculeFeaturizer:
         """Featurizes many molecules into flat arrays.
 
         Invalid entries are not silently dropped: they are returned as ``{position: reason}`` so the
-        caller can count, report, or raise (see the dataset loaders). Valid molecules keep their order.
+        caller can count, report, or raise (see the dataset loaders). Valid molecules keep their order; those kept
+        only by lenient sanitization are listed in :attr:`FeaturizedMolecules.lenient`, for the caller to report.
         With descriptors, molecules with a descriptor RDKit could not compute (NaN) are kept and counted in
         :attr:`FeaturizedMolecules.descriptor_nonfinite`.
 
@@ -371,6 +415,7 @@ class MoleculeFeaturizer:
         node_counts: list[int] = []
         edge_counts: list[int] = []
         invalid: dict[int, str] = {}
+        lenient: list[int] = []
         fingerprints = self._fingerprint_list()
         descriptors = self._descriptor_list()
         iterator: Iterable = molecules
@@ -378,10 +423,13 @@ class MoleculeFeaturizer:
             iterator = tqdm(molecules, total=total, desc="featurizing", unit="mol", leave=False)
         for i, item in enumerate(iterator):
             try:
-                n_atoms, n_edges = self._featurize_into(item, atoms, bonds, src, dst, fingerprints, descriptors)
+                n_atoms, n_edges, kept_leniently = self._featurize_into(item, atoms, bonds, src, dst, fingerprints,
+                                                                        descriptors)
             except InvalidSmilesError as err:
                 invalid[i] = str(err)
                 continue
+            if kept_leniently:
+                lenient.append(i)
             node_counts.append(n_atoms)
             edge_counts.append(n_edges)
         x = np.asarray(atoms, dtype=np.int64).reshape(-1, len(ATOM_FEATURES))
@@ -398,6 +446,7 @@ class MoleculeFeaturizer:
             fingerprint=self._stack_fingerprints(fingerprints),
             descriptors=values,
             descriptor_nonfinite=int(np.isnan(values).any(axis=1).sum()) if values is not None else 0,
+            lenient=lenient,
         )
         return out, invalid
 
@@ -419,16 +468,48 @@ def _clip_bonds(edge_attr: np.ndarray) -> None:
     np.minimum(edge_attr, _BOND_VOCAB - 1, out=edge_attr)  # bond values are never negative
 
 
-def _parse_without_valence_check(smiles: str) -> Chem.Mol | None:
+def check_sanitize(sanitize: object) -> None:
+    """``ValueError`` unless ``sanitize`` is one of :data:`SANITIZE_MODES`."""
+    if sanitize not in SANITIZE_MODES:
+        raise ValueError(f"sanitize must be 'strict' or 'lenient', got {sanitize!r}")
+
+
+def _parse_without_valence_check(smiles: str, quiet: bool = False) -> Chem.Mol | None:
     """Parses and sanitizes everything but valences (RDKit's SANITIZE_PROPERTIES); ``None`` if that fails too."""
-    mol = Chem.MolFromSmiles(smiles, sanitize=False)
-    if mol is None:
+    if quiet:
+        RDLogger.DisableLog("rdApp.*")
+    try:
+        mol = Chem.MolFromSmiles(smiles, sanitize=False)
+        if mol is None:
+            return None
+        mol.UpdatePropertyCache(strict=False)
+        flags = Chem.SanitizeFlags.SANITIZE_ALL ^ Chem.SanitizeFlags.SANITIZE_PROPERTIES
+        if Chem.SanitizeMol(mol, flags, catchErrors=True) != Chem.SanitizeFlags.SANITIZE_NONE:
+            return None
+        return mol
+    except (UnicodeError, RuntimeError, TypeError):
         return None
-    mol.UpdatePropertyCache(strict=False)
-    flags = Chem.SanitizeFlags.SANITIZE_ALL ^ Chem.SanitizeFlags.SANITIZE_PROPERTIES
-    if Chem.SanitizeMol(mol, flags, catchErrors=True) != Chem.SanitizeFlags.SANITIZE_NONE:
-        return None
-    return mol
+    finally:
+        if quiet:
+            RDLogger.EnableLog("rdApp.*")
+
+
+def _checked_valences(mol: Chem.Mol, sanitize: str) -> tuple[Chem.Mol, bool]:
+    """A copy of an RDKit molecule with its valences computed, and whether only lenient sanitization accepts it (an
+    atom beyond its allowed valence): :class:`InvalidSmilesError` for such a molecule when ``sanitize="strict"``."""
+    mol = Chem.Mol(mol)
+    RDLogger.DisableLog("rdApp.*")
+    try:
+        mol.UpdatePropertyCache(strict=True)
+        return mol, False
+    except (ValueError, RuntimeError):  # RDKit's AtomValenceException is a ValueError
+        if sanitize == "strict":
+            raise InvalidSmilesError(f"molecule {Chem.MolToSmiles(mol)!r} has an atom beyond its allowed valence "
+                                     f"(lenient sanitization would accept it)") from None
+        mol.UpdatePropertyCache(strict=False)
+        return mol, True
+    finally:
+        RDLogger.EnableLog("rdApp.*")
 
 
 def warn_nonfinite_descriptors(feats: FeaturizedMolecules, where: str) -> None:
@@ -456,7 +537,8 @@ def _concat_featurized(parts: Sequence[tuple[FeaturizedMolecules, dict[int, str]
         edge_ptr=ptr([f.edge_ptr for f in feats]),
         fingerprint=None if feats[0].fingerprint is None else np.concatenate([f.fingerprint for f in feats]),
         descriptors=None if feats[0].descriptors is None else np.concatenate([f.descriptors for f in feats]),
-        descriptor_nonfinite=sum(f.descriptor_nonfinite for f in feats))
+        descriptor_nonfinite=sum(f.descriptor_nonfinite for f in feats),
+        lenient=[start + i for f, start in zip(feats, starts) for i in f.lenient])
     invalid = {start + i: reason for (_, bad), start in zip(parts, starts) for i, reason in bad.items()}
     return merged, invalid
 

@@ -12,6 +12,7 @@ molecules. :meth:`TaskLabels.dense` gives the ``[n_graphs, n_tasks]`` matrix wit
 from __future__ import annotations
 
 import os
+import warnings
 from collections import Counter
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -24,9 +25,10 @@ from torch import Tensor
 
 from graphmeta.atomic import atomic_directory
 from graphmeta.data.arrayfiles import ArrayFileError
+from graphmeta.data.featurize import LenientSanitizationWarning
 from graphmeta.data.graphs import GraphStore
 
-__all__ = ["TaskType", "SkipReport", "SourceInfo", "TaskLabels", "TaskCollection"]
+__all__ = ["TaskType", "SkipReport", "RowNotes", "SourceInfo", "TaskLabels", "TaskCollection", "warn_lenient_rows"]
 
 TaskType = Literal["binary", "regression", "multiclass"]
 _TASK_TYPES = ("binary", "regression", "multiclass")
@@ -69,6 +71,42 @@ class SkipReport:
     @classmethod
     def from_dict(cls, state: Mapping[str, Any]) -> "SkipReport":
         return cls([tuple(e) for e in state["entries"]])  # type: ignore[misc]
+
+
+@dataclass
+class RowNotes(SkipReport):
+    """Rows a loader kept, but with a caveat worth knowing, as ``(reason, where, detail)`` triples, e.g.
+    ``("lenient_sanitization", "tox21.csv:row 1324", "SMILES ... fails RDKit's valence check")``: a molecule that
+    only lenient sanitization accepts (see :class:`~graphmeta.data.featurize.MoleculeFeaturizer`)."""
+
+    def add_lenient(self, where: str, smiles: str) -> None:
+        """Notes a molecule at ``where`` that only lenient sanitization accepted."""
+        self.add("lenient_sanitization", where, f"SMILES {smiles!r} fails RDKit's valence check; kept by "
+                                                f"sanitize='lenient'")
+
+    def __str__(self) -> str:
+        if not self.entries:
+            return "none"
+        parts = [f"{n} {reason.replace('_', ' ')}" for reason, n in sorted(self.counts().items())]
+        first = self.entries[0]
+        return f"{len(self.entries)} ({', '.join(parts)}); first: {first[1]}: {first[2] or first[0]}"
+
+
+#: Rows listed in the warning about molecules kept by lenient sanitization, before "...".
+_SHOWN_ROWS = 3
+
+
+def warn_lenient_rows(notes: RowNotes, where: str, n_molecules: int) -> None:
+    """One :class:`~graphmeta.data.featurize.LenientSanitizationWarning` line: how many molecules of ``where`` only
+    lenient sanitization kept, and the first rows (nothing when there are none)."""
+    rows = [w for reason, w, _ in notes.entries if reason == "lenient_sanitization"]
+    if not rows:
+        return
+    shown = ", ".join(w[len(where) + 1:] if w.startswith(f"{where}:") else w for w in rows[:_SHOWN_ROWS])
+    more = ", ..." if len(rows) > _SHOWN_ROWS else ""
+    warnings.warn(f"{where}: {len(rows):,} of {n_molecules:,} molecules kept only by lenient sanitization (RDKit's "
+                  f"valence check skipped; {shown}{more}); see collection.notes, or load with sanitize='strict' to "
+                  f"skip them", LenientSanitizationWarning, stacklevel=3)
 
 
 @dataclass
@@ -173,6 +211,8 @@ class TaskCollection:
         source: files, checksums, license and citation.
         skipped: rows the loader did not keep, and why.
         featurizer: cache key of the featurizer that made ``graphs`` (``None`` for non-molecular data).
+        notes: rows the loader kept with a caveat (``lenient_sanitization``: molecules RDKit's valence check rejects,
+            kept because the collection was loaded with ``sanitize="lenient"``), and where.
     """
 
     name: str
@@ -185,6 +225,7 @@ class TaskCollection:
     source: SourceInfo | None = None
     skipped: SkipReport = field(default_factory=SkipReport)
     featurizer: str | None = None
+    notes: RowNotes = field(default_factory=RowNotes)
 
     def __post_init__(self) -> None:
         if self.task_type not in _TASK_TYPES:
@@ -273,6 +314,8 @@ class TaskCollection:
             lines.append(f"  classes: {len(counts)} ({', '.join(f'{c}: {n}' for c, n in sorted(counts.items())[:12])}"
                          f"{', ...' if len(counts) > 12 else ''})")
         lines.append(f"  rows skipped: {self.skipped}")
+        if self.notes:
+            lines.append(f"  rows kept with a caveat: {self.notes}")
         if self.source is not None and self.source.license:
             lines.append(f"  license: {self.source.license}")
         return "\n".join(lines)
@@ -332,6 +375,7 @@ class TaskCollection:
             "source": self.source.to_dict() if self.source is not None else None,
             "skipped": self.skipped.to_dict(),
             "featurizer": self.featurizer,
+            "notes": self.notes.to_dict(),
         }
 
     @classmethod
@@ -348,6 +392,7 @@ class TaskCollection:
             source=SourceInfo(**state["source"]) if state["source"] is not None else None,
             skipped=SkipReport.from_dict(state["skipped"]),
             featurizer=state["featurizer"],
+            notes=RowNotes.from_dict(state.get("notes", {"entries": []})),  # collections saved before notes existed
         )
 
     def save(self, folder: str | os.PathLike) -> Path:

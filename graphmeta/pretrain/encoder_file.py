@@ -6,7 +6,7 @@ import os
 from typing import Any
 
 from graphmeta.checkpoint import CheckpointError, load_checkpoint
-from graphmeta.data.featurize import atoms_and_bonds_key
+from graphmeta.data.featurize import atoms_and_bonds_key, graphs_key
 from graphmeta.nn.backbone import GraphEncoder
 
 __all__ = ["ENCODER_KIND", "load_pretrained_encoder"]
@@ -30,7 +30,8 @@ def load_pretrained_encoder(path: str | os.PathLike, encoder: GraphEncoder, feat
         detail = ", ".join(f"{k}: checkpoint {saved.get(k)!r} vs model {encoder.config.get(k)!r}" for k in different)
         raise CheckpointError(f"{path}: pretrained backbone does not fit this model ({detail})")
     saved_featurizer = blob["config"].get("featurizer")
-    if featurizer is not None and atoms_and_bonds_key(saved_featurizer) != atoms_and_bonds_key(featurizer):
+    if featurizer is not None and (atoms_and_bonds_key(graphs_key(saved_featurizer))
+                                   != atoms_and_bonds_key(graphs_key(featurizer))):  # strict and lenient graphs alike
         raise CheckpointError(f"{path}: pretrained on graphs from featurizer {saved_featurizer!r}, "
                               f"but the data comes from {featurizer!r}")
     state = {k: v for k, v in blob["state"]["encoder"].items() if not k.startswith("readout.")}

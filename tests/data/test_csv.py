@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from graphmeta.data.api import load_csv
-from graphmeta.data.featurize import InvalidSmilesError
+from graphmeta.data.featurize import InvalidSmilesError, LenientSanitizationWarning, MoleculeFeaturizer
 from graphmeta.data.loaders.csv import CSVFormatError, read_molecule_csv
 
 
@@ -73,3 +73,26 @@ def test_gzipped_csv_and_cached_load(tmp_path: Path, monkeypatch: pytest.MonkeyP
     assert second.smiles == first.smiles and second.labels.value.tolist() == first.labels.value.tolist()
     with pytest.raises(FileNotFoundError, match="nope.csv"):
         load_csv(tmp_path / "nope.csv")
+
+
+def test_user_csv_is_sanitized_strictly_unless_asked(tmp_path: Path) -> None:
+    """A six-bonded carbon used to load as a valid molecule: now it is an invalid SMILES unless sanitize='lenient',
+    which keeps it and names it."""
+    path = _write(tmp_path, "smiles,y\nCCO,1\nC(C)(C)(C)(C)(C)C,0\nCN,0\n")
+    with pytest.warns(RuntimeWarning, match="skipped 1 of 3 rows"):
+        c = load_csv(path, cache=False, progress=False)
+    assert c.smiles == ["CCO", "CN"] and c.skipped.counts() == {"invalid_smiles": 1} and len(c.notes) == 0
+    assert c.skipped.entries[0][1] == "assay.csv:row 3" and "allowed valence" in c.skipped.entries[0][2]
+    with pytest.raises(InvalidSmilesError, match=r"assay\.csv: row 3: .*allowed valence"):
+        read_molecule_csv(path, on_invalid="raise", progress=False)
+    with pytest.warns(RuntimeWarning, match="skipped 1 of 3 rows"):  # a featurizer's own default does not loosen it
+        assert load_csv(path, featurizer=MoleculeFeaturizer(fingerprint_bits=16), cache=False, progress=False).n_graphs == 2
+    with pytest.warns(LenientSanitizationWarning, match=r"assay\.csv: 1 of 3 molecules kept only by lenient "
+                                                        r"sanitization \(RDKit's valence check skipped; row 3\)"):
+        lenient = load_csv(path, sanitize="lenient", cache=tmp_path / "cache", progress=False)
+    assert lenient.n_graphs == 3 and len(lenient.skipped) == 0
+    assert lenient.notes.entries == [("lenient_sanitization", "assay.csv:row 3", "SMILES 'C(C)(C)(C)(C)(C)C' fails "
+                                      "RDKit's valence check; kept by sanitize='lenient'")]
+    with pytest.warns(LenientSanitizationWarning, match=r"assay: 1 of 3 .*assay\.csv:row 3"):  # cached: warned again
+        again = load_csv(path, sanitize="lenient", cache=tmp_path / "cache", progress=False)
+    assert again.notes.entries == lenient.notes.entries

@@ -10,7 +10,7 @@ import torch
 
 from graphmeta.data.api import load_dataset
 from graphmeta.data.download import ChecksumError, DatasetNotFoundError
-from graphmeta.data.featurize import MoleculeFeaturizer
+from graphmeta.data.featurize import LenientSanitizationWarning, MoleculeFeaturizer
 from graphmeta.data.registry import REGISTRY, get_info, list_datasets
 
 MOLECULENET_COUNTS = {  # name: (molecules, tasks, labels) from ../shared/data/SOURCES.md
@@ -48,6 +48,23 @@ def test_embedded_tox21_needs_no_data_dir(tmp_path: Path) -> None:
     c = load_dataset("tox21", data_dir_override=tmp_path / "empty", download=False, cache=False, progress=False)
     assert (c.n_graphs, c.n_tasks) == (7831, 12)
     assert c.task_names[:2] == ["NR-AR", "NR-AR-LBD"]
+
+
+def test_builtin_rows_kept_by_lenient_sanitization_are_counted_and_named(tmp_path: Path) -> None:
+    """Tox21's 8 aluminium compounds fail RDKit's valence check: the published dataset keeps them, and every load
+    says so (count and first rows), from the cache too; sanitize='strict' skips them."""
+    options = dict(data_dir_override=tmp_path / "empty", download=False, cache=tmp_path / "cache", progress=False)
+    with pytest.warns(LenientSanitizationWarning, match=r"tox21\.csv\.gz: 8 of 7,831 molecules kept only by lenient "
+                                                        r"sanitization \(RDKit's valence check skipped; row 1324, row "
+                                                        r"2292, row 2299, \.\.\.\)"):
+        c = load_dataset("tox21", **options)
+    assert (c.n_graphs, len(c.skipped), c.notes.counts()) == (7831, 0, {"lenient_sanitization": 8})
+    assert "rows kept with a caveat: 8 (8 lenient sanitization); first: tox21.csv.gz:row 1324" in c.summary()
+    with pytest.warns(LenientSanitizationWarning, match=r"tox21: 8 of 7,831 .*tox21\.csv\.gz:row 1324"):
+        cached = load_dataset("tox21", **options)
+    assert cached.notes.entries == c.notes.entries
+    strict = load_dataset("tox21", **{**options, "cache": False}, sanitize="strict")
+    assert strict.n_graphs == 7823 and strict.skipped.counts() == {"invalid_smiles": 8} and len(strict.notes) == 0
 
 
 def test_second_load_comes_from_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

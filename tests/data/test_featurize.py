@@ -73,6 +73,23 @@ def test_strict_mode_rejects_valence_errors() -> None:
         MoleculeFeaturizer(sanitize="loose")  # type: ignore[arg-type]
 
 
+def test_featurize_many_lists_molecules_only_lenient_sanitization_kept() -> None:
+    from graphmeta.data.featurize import graphs_key
+
+    smiles = ["CCO", "C(C)(C)(C)(C)(C)C", "xx", "CC(=O)O[AlH3](O)O", "c1ccccc1"] * 400  # 2,000: split over workers
+    for n_jobs in (None, 2):
+        lenient, invalid = MoleculeFeaturizer().featurize_many(smiles, n_jobs=n_jobs)
+        assert lenient.lenient == [i for i in range(len(smiles)) if i % 5 in (1, 3)] and len(invalid) == 400
+        strict, invalid = MoleculeFeaturizer(sanitize="strict").featurize_many(smiles, n_jobs=n_jobs)
+        assert strict.lenient == [] and sorted(invalid)[:3] == [1, 2, 3] and "allowed valence" in invalid[1]
+    for molecule in ("CCO", "c1ccccc1"):  # a molecule both accept: the same graph in both modes
+        a, b = MoleculeFeaturizer()(molecule), MoleculeFeaturizer(sanitize="strict")(molecule)
+        assert torch.equal(a.x, b.x) and torch.equal(a.edge_attr, b.edge_attr)
+    assert graphs_key(MoleculeFeaturizer().cache_key) == graphs_key(MoleculeFeaturizer(sanitize="strict").cache_key)
+    assert MoleculeFeaturizer(fingerprint_bits=8).with_sanitize("strict").cache_key == \
+        MoleculeFeaturizer(sanitize="strict", fingerprint_bits=8).cache_key
+
+
 def test_featurize_many_reports_invalid_positions_and_keeps_order() -> None:
     featurizer = MoleculeFeaturizer()
     smiles = ["CCO", "C1CC", "c1ccccc1", "", "CN"]

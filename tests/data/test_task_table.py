@@ -13,7 +13,7 @@ import torch
 import graphmeta
 from graphmeta.cli.main import main
 from graphmeta.data.download import DatasetNotFoundError
-from graphmeta.data.featurize import InvalidSmilesError
+from graphmeta.data.featurize import InvalidSmilesError, LenientSanitizationWarning
 from graphmeta.data.loaders.csv import CSVFormatError
 from graphmeta.data.loaders.fsmol_table import write_fsmol_task_table
 from graphmeta.data.loaders.task_table import read_task_table
@@ -68,6 +68,19 @@ def test_long_table_tasks_molecules_and_every_skip_counted(tmp_path: Path, suffi
     where = {reason: w for reason, w, _ in c.skipped.entries}
     assert where["duplicate_in_task"].endswith("row 4") and where["missing_label"].endswith("row 5")
     assert where["invalid_smiles"].endswith("row 10")
+
+
+def test_task_table_is_sanitized_strictly_unless_asked(tmp_path: Path) -> None:
+    path = tmp_path / "t.csv"
+    path.write_text("task,smiles,y\nA,CCO,1\nA,C(C)(C)(C)(C)(C)C,0\nB,C(C)(C)(C)(C)(C)C,1\nB,CN,0\n")
+    with pytest.warns(RuntimeWarning, match=r"skipped 2 of 4 rows with invalid SMILES \(1 distinct"):
+        c = graphmeta.load_task_table(path, cache=False, progress=False, n_jobs=None)
+    assert c.n_graphs == 2 and c.skipped.counts() == {"invalid_smiles": 2} and len(c.notes) == 0
+    with pytest.warns(LenientSanitizationWarning, match=r"t\.csv: 1 of 3 molecules kept only by lenient sanitization "
+                                                        r"\(RDKit's valence check skipped; row 3\)"):
+        lenient = graphmeta.load_task_table(path, sanitize="lenient", cache=False, progress=False, n_jobs=None)
+    assert lenient.n_graphs == 3 and len(lenient.skipped) == 0
+    assert [where for _, where, _ in lenient.notes.entries] == ["t.csv:row 3"]  # the molecule's first row
 
 
 def test_regression_values_average_repeats_and_auto_type(tmp_path: Path) -> None:

@@ -5,7 +5,9 @@ number, else the error names the file, row and column. ``task_type="auto"`` pick
 every label is 0 or 1, otherwise ``"regression"``; regression targets are never thresholded here
 (see :meth:`TaskCollection.binarize`). Rows whose SMILES RDKit cannot parse are skipped and reported
 (``on_invalid="skip"``, the default, with a warning giving the count and first rows) or raise
-(``on_invalid="raise"``).
+(``on_invalid="raise"``). SMILES are sanitized strictly by default (``sanitize="strict"``: RDKit's valence check
+included, so a five-bonded carbon is an invalid SMILES); ``sanitize="lenient"`` keeps molecules that fail only
+that check, and lists them in ``collection.notes`` (with a warning).
 """
 
 from __future__ import annotations
@@ -21,9 +23,9 @@ import numpy as np
 import pandas as pd
 
 from graphmeta.data.download import sha256_file
-from graphmeta.data.featurize import InvalidSmilesError, MoleculeFeaturizer, warn_nonfinite_descriptors
+from graphmeta.data.featurize import InvalidSmilesError, MoleculeFeaturizer, Sanitize, warn_nonfinite_descriptors
 from graphmeta.data.graphs import GraphStore
-from graphmeta.data.tasks import SkipReport, SourceInfo, TaskCollection, TaskLabels
+from graphmeta.data.tasks import RowNotes, SkipReport, SourceInfo, TaskCollection, TaskLabels, warn_lenient_rows
 
 __all__ = ["CSVFormatError", "read_molecule_csv", "read_smiles_table", "LOADER_VERSION"]
 
@@ -71,12 +73,14 @@ def _first_long_row(path: Path, n_columns: int) -> int | str:
     return "?"
 
 
-def read_smiles_table(path: str | os.PathLike, smiles_column: str | None = None,
-                      label_column: str | None = None) -> tuple[pd.DataFrame, list[str], np.ndarray | None]:
+def read_smiles_table(path: str | os.PathLike, smiles_column: str | None = None, label_column: str | None = None,
+                      labels_as_text: bool = False) -> tuple[pd.DataFrame, list[str], np.ndarray | None]:
     """A CSV of molecules to predict or embed: ``(frame, SMILES, labels)`` (labels only with ``label_column``).
 
-    Rows are kept as they are (the caller reports invalid SMILES by row); label cells must be numbers, an empty
-    cell is NaN. Error messages name the file, the row (as in a spreadsheet: header = row 1) and the column.
+    Rows are kept as they are (the caller reports invalid SMILES by row). Labels are one object per row, for the
+    caller to validate (:func:`graphmeta.predictor.binary_labels`): ``None`` for an empty cell (or ``nan``/``NA``...),
+    else a float where the cell is a number and the cell's text otherwise; ``labels_as_text``: the text of every
+    non-empty cell. Error messages name the file, the row (as in a spreadsheet: header = row 1) and the column.
     """
     path = Path(path)
     frame = _read_frame(path)
@@ -85,7 +89,11 @@ def read_smiles_table(path: str | os.PathLike, smiles_column: str | None = None,
     if label_column is not None:
         if label_column not in frame.columns:
             raise CSVFormatError(f"{path.name}: no label column {label_column!r}; columns are {list(frame.columns)}")
-        labels = _parse_labels(frame, [label_column], path.name)[:, 0]
+        text = frame[label_column].str.strip()
+        missing = text.str.lower().isin(_MISSING).to_numpy()
+        numbers = pd.to_numeric(text.where(~missing), errors="coerce").to_numpy(dtype=np.float64)
+        labels = np.array([None if gone else cell if labels_as_text or np.isnan(number) else float(number)
+                           for cell, gone, number in zip(text.tolist(), missing, numbers)], dtype=object)
     return frame, [s.strip() for s in frame[column].tolist()], labels
 
 
@@ -144,6 +152,7 @@ def read_molecule_csv(
     *,
     name: str | None = None,
     featurizer: MoleculeFeaturizer | None = None,
+    sanitize: Sanitize = "strict",
     on_invalid: Literal["skip", "raise"] = "skip",
     progress: bool = True,
     source: SourceInfo | None = None,
@@ -156,7 +165,9 @@ def read_molecule_csv(
         target_columns: label columns (default: every other column).
         task_type: ``"binary"``, ``"regression"`` or ``"auto"`` (binary iff all labels are 0/1).
         name: collection name (default: the file name without extension).
-        featurizer: molecule featurizer (default :class:`MoleculeFeaturizer`).
+        featurizer: molecule featurizer (default :class:`MoleculeFeaturizer`); its own ``sanitize`` is replaced.
+        sanitize: ``"strict"`` (a SMILES failing RDKit's valence check is invalid) or ``"lenient"`` (kept, and
+            listed in ``collection.notes`` with a warning). (default: ``"strict"``)
         on_invalid: ``"skip"`` invalid SMILES (counted in ``collection.skipped`` and warned about) or ``"raise"``.
         progress: show a progress bar while featurizing.
         source: provenance to attach (default: the file and its sha256).
@@ -164,7 +175,7 @@ def read_molecule_csv(
     check_loader_options(on_invalid, task_type)
     path = Path(path)
     file = path.name
-    featurizer = featurizer or MoleculeFeaturizer()
+    featurizer = (featurizer or MoleculeFeaturizer()).with_sanitize(sanitize)
     frame = _read_frame(path)
     columns = list(frame.columns)
     smiles_col = _pick_smiles_column(columns, smiles_column, file)
@@ -197,6 +208,10 @@ def read_molecule_csv(
                       f"(first: {skipped.entries[0][1]}); see collection.skipped", RuntimeWarning, stacklevel=2)
     keep = np.ones(len(smiles), dtype=bool)
     keep[list(invalid)] = False
+    notes = RowNotes()
+    for i in feats.lenient:
+        notes.add_lenient(f"{file}:row {i + 2}", smiles[i])
+    warn_lenient_rows(notes, file, int(keep.sum()))
 
     if source is None:
         source = SourceInfo(name=name or file, files={file: sha256_file(path)})
@@ -210,5 +225,6 @@ def read_molecule_csv(
         source=source,
         skipped=skipped,
         featurizer=featurizer.cache_key,
+        notes=notes,
     )
 

@@ -38,7 +38,7 @@ import torch
 
 from graphmeta.data.featurize import MoleculeFeaturizer, warn_nonfinite_descriptors
 from graphmeta.data.graphs import GraphStore
-from graphmeta.data.tasks import SkipReport, SourceInfo, TaskCollection, TaskLabels
+from graphmeta.data.tasks import RowNotes, SkipReport, SourceInfo, TaskCollection, TaskLabels, warn_lenient_rows
 
 __all__ = ["FSMolFormatError", "read_fsmol_task", "load_fsmol", "LOADER_VERSION", "SPLITS"]
 
@@ -293,6 +293,7 @@ class _Molecules:
     invalid: dict[int, str]
     smiles: list[str]
     graphs: GraphStore
+    lenient: list[int]  # positions of the molecules kept only by lenient sanitization
 
 
 def _featurize_unique(tasks: Sequence[_Task], featurizer: MoleculeFeaturizer, progress: bool) -> _Molecules:
@@ -310,7 +311,7 @@ def _featurize_unique(tasks: Sequence[_Task], featurizer: MoleculeFeaturizer, pr
     graph_of[valid] = np.arange(int(valid.sum()))
     graphs = GraphStore.from_featurized(feats)
     kept = [s for s, ok in zip(unique, valid) if ok]
-    return _Molecules(position, graph_of, invalid, kept, graphs)
+    return _Molecules(position, graph_of, invalid, kept, graphs, feats.lenient)
 
 
 def _task_labels(task: _Task, where: str, molecules: _Molecules,
@@ -347,7 +348,8 @@ def load_fsmol(
     (``"CHEMBL1006005"``) and ``task_groups`` maps each loaded split to its task indices. Molecules are
     de-duplicated by exact SMILES over all loaded tasks (``smiles`` in first-seen order, one graph each).
     Rows not kept are listed in ``skipped`` (``duplicate_in_task``, ``conflicting_labels``,
-    ``invalid_smiles``, located as ``"test/CHEMBL1006005.jsonl.gz:line 17"``). Tasks left with a single
+    ``invalid_smiles``, located as ``"test/CHEMBL1006005.jsonl.gz:line 17"``); molecules kept only by the
+    featurizer's lenient sanitization in ``notes`` (at their first line; with a warning). Tasks left with a single
     class are kept (the episode sampler reports them).
 
     Raises:
@@ -367,12 +369,18 @@ def load_fsmol(
     molecules = _featurize_unique([task for _, _, task in read], featurizer, progress)
 
     labels, names, groups, hashes = [], [], {split: [] for split in files}, {}
+    notes, lenient = RowNotes(), set(molecules.lenient)
     for index, (split, path, task) in enumerate(read):
         where = _display_path(path, root)
+        for k, smiles in enumerate(task.smiles if lenient else ()):  # each such molecule at its first line
+            if molecules.position[smiles] in lenient:
+                lenient.discard(molecules.position[smiles])
+                notes.add_lenient(f"{where}:line {task.lines[k]}", smiles)
         labels.append(_task_labels(task, where, molecules, skipped))
         names.append(_task_name(path))
         groups[split].append(index)
         hashes[where] = task.sha256
+    warn_lenient_rows(notes, "FS-Mol task files", len(molecules.graphs))
     return TaskCollection(
         name="fsmol",
         graphs=molecules.graphs,
@@ -384,4 +392,5 @@ def load_fsmol(
         source=SourceInfo(name="fsmol", files=hashes),
         skipped=skipped,
         featurizer=featurizer.cache_key,
+        notes=notes,
     )

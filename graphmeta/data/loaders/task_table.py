@@ -14,6 +14,9 @@ Nothing is dropped silently; every row read becomes a label or an entry of ``col
   for regression values, repeated measurements of a molecule in a task are averaged and the extra rows reported;
 - ``conflicting_labels``: the same SMILES with both binary labels in one task -- all its rows are dropped.
 
+SMILES are sanitized strictly by default (RDKit's valence check included); with ``sanitize="lenient"`` molecules
+failing only that check are kept and listed in ``collection.notes`` (at their first row, with a warning).
+
 A row without a task id, a label that is not a number, or (for binary tasks) not 0/1 is an error naming the file,
 the row (as in a spreadsheet: header = row 1; for Parquet, data rows count from 2 too) and the column.
 """
@@ -30,11 +33,11 @@ import pandas as pd
 import torch
 
 from graphmeta.data.download import sha256_file
-from graphmeta.data.featurize import InvalidSmilesError, MoleculeFeaturizer, warn_nonfinite_descriptors
+from graphmeta.data.featurize import InvalidSmilesError, MoleculeFeaturizer, Sanitize, warn_nonfinite_descriptors
 from graphmeta.data.graphs import GraphStore
 from graphmeta.data.loaders.csv import (_MISSING, CSVFormatError, _check_binary, _parse_labels, _pick_smiles_column,
                                         _read_frame, check_loader_options)
-from graphmeta.data.tasks import SkipReport, SourceInfo, TaskCollection, TaskLabels
+from graphmeta.data.tasks import RowNotes, SkipReport, SourceInfo, TaskCollection, TaskLabels, warn_lenient_rows
 
 __all__ = ["read_task_table", "read_table_frame", "LOADER_VERSION", "TABLE_SUFFIXES"]
 
@@ -87,6 +90,7 @@ def read_task_table(
     *,
     name: str | None = None,
     featurizer: MoleculeFeaturizer | None = None,
+    sanitize: Sanitize = "strict",
     on_invalid: Literal["skip", "raise"] = "skip",
     progress: bool = True,
     n_jobs: int | None = -1,
@@ -102,7 +106,9 @@ def read_task_table(
             listing the candidates when there are several).
         task_type: ``"binary"`` (labels 0/1), ``"regression"``, or ``"auto"`` (binary iff every label is 0 or 1).
         name: collection name (default: the file name without extension).
-        featurizer: molecule featurizer (default :class:`MoleculeFeaturizer`).
+        featurizer: molecule featurizer (default :class:`MoleculeFeaturizer`); its own ``sanitize`` is replaced.
+        sanitize: ``"strict"`` (a SMILES failing RDKit's valence check is invalid) or ``"lenient"`` (kept, and
+            listed in ``collection.notes`` with a warning). (default: ``"strict"``)
         on_invalid: ``"skip"`` rows with invalid SMILES (counted in ``collection.skipped`` and warned about) or
             ``"raise"``.
         progress: progress bar while featurizing.
@@ -112,7 +118,7 @@ def read_task_table(
     check_loader_options(on_invalid, task_type)
     path = Path(path)
     file = path.name
-    featurizer = featurizer or MoleculeFeaturizer()
+    featurizer = (featurizer or MoleculeFeaturizer()).with_sanitize(sanitize)
     frame = read_table_frame(path)
     columns = list(frame.columns)
     if task_column not in columns:
@@ -161,6 +167,13 @@ def read_task_table(
                       f"({len(invalid)} distinct; first: {file}:{_row(int(bad_rows[0]))}); see collection.skipped",
                       RuntimeWarning, stacklevel=2)
 
+    notes = RowNotes()
+    if feats.lenient:
+        _, first_rows = np.unique(smiles_codes, return_index=True)  # first row of each distinct SMILES
+        for p in feats.lenient:
+            notes.add_lenient(f"{file}:{_row(int(first_rows[p]))}", str(unique_smiles[p]))
+        warn_lenient_rows(notes, file, int(valid.sum()))
+
     keep = labelled & (rows_graph >= 0)
     task_codes, task_names = pd.factorize(tasks, sort=False)
     task_tensors = _dedup_by_task(task_codes[keep], rows_graph[keep], labels[keep], np.flatnonzero(keep),
@@ -178,6 +191,7 @@ def read_task_table(
         source=source,
         skipped=skipped,
         featurizer=featurizer.cache_key,
+        notes=notes,
     )
 
 
