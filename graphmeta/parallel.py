@@ -3,7 +3,13 @@
 RDKit parsing and feature extraction hold the GIL, so threads do not help; forked processes do, and since a
 forked child starts as a copy of the parent, it needs nothing pickled but its slice of the input: the function it
 runs (a fitted model's method, say) is inherited through :data:`_TARGET`, set just before the fork. Workers run
-PyTorch with one thread each (like PyTorch's own DataLoader workers): the workers already fill the CPUs.
+every native thread pool with one thread (PyTorch's, each OpenMP runtime's, BLAS's; as PyTorch's DataLoader workers
+and joblib's do): the workers already fill the CPUs, and an OpenMP runtime whose threads the parent started before
+the fork must not start a parallel region in the child. GNU OpenMP (libgomp) keeps the parent's thread pool after
+a fork without its threads, so the child's next parallel region waits for them for ever. ``torch.set_num_threads``
+alone does not prevent that: scikit-learn imported before torch asks its own OpenMP runtime how many threads to use,
+while its parallel regions may run in torch's (the first one loaded with global symbols), where the parent's
+pool is.
 
 Where ``fork`` is unavailable (Windows), :func:`fork_map` runs the chunks in this process, one after the other: the
 result is the same, only slower.
@@ -47,9 +53,12 @@ def chunk_bounds(n: int, parts: int) -> list[tuple[int, int]]:
 
 
 def _init_worker() -> None:
+    """One thread for every native thread pool of a forked worker (see the module's docstring)."""
     import torch
+    from threadpoolctl import threadpool_limits
 
     torch.set_num_threads(1)
+    threadpool_limits(limits=1)  # every OpenMP and BLAS runtime loaded (scikit-learn's own libgomp included)
 
 
 def _run_target(item: Any) -> Any:

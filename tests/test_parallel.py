@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -53,3 +58,41 @@ def test_fork_map_runs_serially_without_fork(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setattr(parallel, "can_fork", lambda: False)
     out = fork_map(lambda x: (os.getpid(), x * 2), [1, 2, 3], workers=4)
     assert out == [(os.getpid(), 2), (os.getpid(), 4), (os.getpid(), 6)]
+
+
+def test_workers_do_not_hang_in_an_openmp_pool_the_parent_started() -> None:
+    """scikit-learn imported before torch, its OpenMP threads started here, then used in forked workers: libgomp's
+    pool, inherited without its threads, used to hang the workers for ever (FewShotClassifier(n_jobs=2) with the
+    Super Learner or knn head, run from a script or test file importing scikit-learn first). Run in a fresh
+    interpreter, for that import order, with two OpenMP threads even on one CPU."""
+    if not parallel.can_fork():
+        pytest.skip("no fork on this platform: fork_map runs serially")
+    script = textwrap.dedent("""
+        import sklearn.base  # scikit-learn, and its own OpenMP runtime, loaded before torch
+        import numpy as np
+        from graphmeta.parallel import fork_map
+        from sklearn.neighbors import KNeighborsClassifier
+
+        X = np.random.default_rng(0).random((2000, 16), dtype=np.float32)
+        y = (X[:, 0] > 0.5).astype(int)
+
+        def knn(_):
+            return int(KNeighborsClassifier(3).fit(X, y).predict(X[:500]).sum())
+
+        expected = knn(0)  # OpenMP threads started in this process, before the fork
+        assert fork_map(knn, [0, 1], 2) == [expected, expected]
+        print("ok")
+    """)
+    repo = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "OMP_NUM_THREADS": "2", "PYTHONPATH": os.pathsep.join(filter(None, (
+        str(repo), os.environ.get("PYTHONPATH"))))}
+    # a session of its own: a hung run's forked workers are ended with it, not left behind
+    process = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True, env=env, start_new_session=True)
+    try:
+        out, err = process.communicate(timeout=120)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.communicate()
+        pytest.fail("forked workers hung in an OpenMP parallel region (the parent's libgomp pool)")
+    assert process.returncode == 0 and out.strip() == "ok", err[-2000:]
