@@ -227,6 +227,10 @@ def test_user_smiles_are_sanitized_strictly_unless_asked(models, data) -> None:
     assert lenient.predict_proba([Xq[0], bad]).shape == (2, 2)
     same = FewShotClassifier(model=models["protonet"], sanitize="lenient").fit(Xs, ys)
     np.testing.assert_array_equal(same.predict_proba(Xq), clf.predict_proba(Xq))  # valid molecules: same graphs
+    from graphmeta.data.inputs import featurize_molecules
+
+    graphs, _ = featurize_molecules(Xq)  # featurized leniently (MoleculeFeaturizer's default), scored with strict ones
+    np.testing.assert_array_equal(clf.predict_proba(graphs), clf.predict_proba(Xq))
     with pytest.raises(ValueError, match="sanitize must be 'strict' or 'lenient', got 'loose'"):
         FewShotClassifier(model=models["protonet"], sanitize="loose").fit(Xs, ys)
 

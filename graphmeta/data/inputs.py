@@ -14,7 +14,7 @@ from typing import Any, Sequence
 import numpy as np
 from torch_geometric.data import Data
 
-from graphmeta.data.featurize import InvalidSmilesError, MoleculeFeaturizer
+from graphmeta.data.featurize import InvalidSmilesError, MoleculeFeaturizer, graphs_key
 from graphmeta.data.graphs import GraphStore
 
 __all__ = ["GraphInputs", "as_graph_inputs", "featurize_molecules", "molecule_items", "invalid_molecules_error"]
@@ -55,13 +55,16 @@ class GraphInputs:
 
     @classmethod
     def concat(cls, parts: Sequence["GraphInputs"]) -> "GraphInputs":
-        """``parts`` one after the other (their known featurizers must agree; PyG inputs have none)."""
+        """``parts`` one after the other (their known featurizers must agree, up to the sanitization mode, which decides
+        which molecules are accepted, not their graphs; PyG inputs have none). Strict and lenient parts together are
+        labelled lenient: the combined graphs may hold molecules only lenient sanitization accepts."""
         keys = {p.featurizer for p in parts if p.featurizer is not None}
-        if len(keys) > 1:
+        if len({graphs_key(k) for k in keys}) > 1:
             raise ValueError(f"cannot combine graphs from different featurizers: {sorted(map(str, keys))}")
         smiles = (None if any(p.smiles is None for p in parts)
                   else [s for p in parts for s in p.smiles])  # type: ignore[union-attr]
-        return cls(GraphStore.concat([p.graphs for p in parts]), smiles, keys.pop() if keys else None)
+        key = next(iter(sorted(keys, key=lambda k: "-lenient" not in k)), None)  # lenient first, if any
+        return cls(GraphStore.concat([p.graphs for p in parts]), smiles, key)
 
 
 def _items(X: Any, name: str) -> list[Any]:
