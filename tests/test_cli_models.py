@@ -235,3 +235,27 @@ def test_output_piped_into_a_reader_that_stops_ends_quietly(csvs: tuple[Path, Pa
     err = proc.stderr.read().decode()
     assert proc.wait(timeout=600) == 1
     assert "Traceback" not in err and "BrokenPipe" not in err and "Exception ignored" not in err, err
+
+
+def test_output_folders_of_long_commands_are_checked_before_any_work(tmp_path: Path, capsys: pytest.CaptureFixture,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """benchmark, pretrain and demo check --out before loading any data (not after hours of training)."""
+    from graphmeta.cli.main import main
+
+    def no_work(*args: object, **kwargs: object) -> None:
+        pytest.fail("data loaded before --out was checked")
+
+    monkeypatch.setattr("graphmeta.cli.benchmark.load_dataset", no_work)
+    monkeypatch.setattr("graphmeta.cli.demo.load_dataset", no_work)
+    monkeypatch.setattr("graphmeta.cli.pretrain.PretrainCommand._data", no_work)
+    a_file = tmp_path / "a-file"
+    a_file.write_text("not a folder\n")
+    for command, out, message in (
+            ("benchmark", a_file, f"--out {a_file} is a file, not a folder"),
+            ("pretrain", a_file, f"--out {a_file} is a file, not a folder"),
+            ("demo", a_file / "runs", f"--out {a_file / 'runs'}: {a_file} is a file, so the folder cannot be created "
+                                      f"there")):
+        argv = [command, *(["tox21"] if command == "benchmark" else []), "--out", str(out), "--no-progress"]
+        assert main(argv) == 2, command
+        err = capsys.readouterr().err.strip().splitlines()
+        assert err[-1].startswith(f"graphmeta {command}: error: {message}"), err

@@ -16,7 +16,7 @@ import warnings
 from collections import Counter
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Iterable, Literal, Mapping, Sequence
+from typing import Any, ClassVar, Iterable, Literal, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -45,6 +45,10 @@ class SkipReport:
 
     entries: list[tuple[str, str, str]] = field(default_factory=list)
 
+    #: How :meth:`__str__` reads without entries, and the word before the count with some.
+    _none: ClassVar[str] = "nothing skipped"
+    _verb: ClassVar[str] = "skipped "
+
     def add(self, reason: str, where: str, detail: str = "") -> None:
         self.entries.append((reason, where, detail))
 
@@ -60,10 +64,10 @@ class SkipReport:
 
     def __str__(self) -> str:
         if not self.entries:
-            return "nothing skipped"
+            return self._none
         parts = [f"{n} {reason.replace('_', ' ')}" for reason, n in sorted(self.counts().items())]
         first = self.entries[0]
-        return f"skipped {len(self.entries)} ({', '.join(parts)}); first: {first[1]}: {first[2] or first[0]}"
+        return f"{self._verb}{len(self.entries)} ({', '.join(parts)}); first: {first[1]}: {first[2] or first[0]}"
 
     def to_dict(self) -> dict[str, Any]:
         return {"entries": [list(e) for e in self.entries]}
@@ -79,17 +83,13 @@ class RowNotes(SkipReport):
     ``("lenient_sanitization", "tox21.csv:row 1324", "SMILES ... fails RDKit's valence check")``: a molecule that
     only lenient sanitization accepts (see :class:`~graphmeta.data.featurize.MoleculeFeaturizer`)."""
 
+    _none: ClassVar[str] = "none"
+    _verb: ClassVar[str] = ""
+
     def add_lenient(self, where: str, smiles: str) -> None:
         """Notes a molecule at ``where`` that only lenient sanitization accepted."""
         self.add("lenient_sanitization", where, f"SMILES {smiles!r} fails RDKit's valence check; kept by "
                                                 f"sanitize='lenient'")
-
-    def __str__(self) -> str:
-        if not self.entries:
-            return "none"
-        parts = [f"{n} {reason.replace('_', ' ')}" for reason, n in sorted(self.counts().items())]
-        first = self.entries[0]
-        return f"{len(self.entries)} ({', '.join(parts)}); first: {first[1]}: {first[2] or first[0]}"
 
 
 #: Rows listed in the warning about molecules kept by lenient sanitization, before "...".
