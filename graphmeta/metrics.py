@@ -12,13 +12,16 @@ All functions accept NumPy arrays, Python sequences or PyTorch tensors (any devi
 from __future__ import annotations
 
 import math
-from typing import Any, Sequence, Union
+from typing import TYPE_CHECKING, Any, Sequence, Union
 
 import numpy as np
 
+if TYPE_CHECKING:  # torch is optional here: only named in the type
+    import torch
+
 __all__ = ["roc_auc", "delta_auprc", "accuracy", "mean_ci95", "summarize"]
 
-ArrayLike = Union[np.ndarray, Sequence[float], "torch.Tensor"]  # noqa: F821  (torch is optional here)
+ArrayLike = Union[np.ndarray, Sequence[float], "torch.Tensor"]
 
 #: z-value of a two-sided 95% normal confidence interval.
 _Z95 = 1.96
