@@ -47,16 +47,17 @@ from graphmeta.meta.registry import build_learner
 from graphmeta.nn.backbone import FewShotModel, GraphEncoder
 from graphmeta.numerics import DivergenceError, check_meta_step, checked_grad_norm
 from graphmeta.pretrain import load_pretrained_encoder
-from graphmeta.runtime import deterministic, retain_freed_memory
+from graphmeta.runtime import PRECISIONS, deterministic, resolve_precision, retain_freed_memory
 from graphmeta.schedules import LR_SCHEDULES, lr_multiplier
 
 __all__ = ["PRECISIONS", "VAL_METRICS", "TrainConfig", "MetaTrainer", "TrainResult", "build_model",
            "build_meta_learner", "sample_class_episodes", "training_graph_ids"]
 
 
-#: Meta-step precisions: ``"bf16"`` runs the meta-step under ``torch.autocast`` with bfloat16 (matmuls in
-#: bf16, meta-weights, their gradients and the optimizer in float32); validation always runs in float32.
-PRECISIONS = ("fp32", "bf16")
+# Meta-step precisions (PRECISIONS): "bf16" runs the meta-step under torch.autocast with bfloat16 (matmuls in bf16,
+# meta-weights, their gradients and the optimizer in float32); validation always runs in float32. "auto": bf16 where
+# this CPU computes it natively, else fp32 (graphmeta.runtime.resolve_precision; an explicit "bf16" without native
+# support warns and runs in fp32). MetaTrainer.precision is the one that runs.
 
 #: Metrics model selection can use (higher is better for all); N-way episodes use ``"accuracy"``.
 VAL_METRICS = ("roc_auc", "delta_auprc", "accuracy")
@@ -95,7 +96,7 @@ class TrainConfig:
     heads: int = 4  # GAT attention heads (must divide hidden_channels)
     learner_options: dict[str, Any] = field(default_factory=dict)
     encoder_options: dict[str, Any] = field(default_factory=dict)  # GraphEncoder overrides, e.g. TU node inputs
-    precision: str = "fp32"  # "bf16": meta-steps under bf16 autocast (fp32 meta-weights); evaluation stays fp32
+    precision: str = "fp32"  # "bf16"/"auto": meta-steps under bf16 autocast (fp32 meta-weights); evaluation stays fp32
     pretrained_encoder: str | None = None  # encoder.pt of `graphmeta pretrain`: the backbone starts from it
 
     def __post_init__(self) -> None:
@@ -294,6 +295,7 @@ class MetaTrainer:
         if config.pretrained_encoder is not None:
             load_pretrained_encoder(config.pretrained_encoder, self.learner.model.encoder,
                                     featurizer=collection.featurizer)
+        self.precision = resolve_precision(config.precision, torch.device("cpu"))  # what runs ("bf16" or "fp32")
         self.optimizer = torch.optim.AdamW(self.learner.parameters(), lr=config.outer_lr,
                                            weight_decay=config.weight_decay)
         self.train_sampler: EpisodeSampler = (
@@ -413,7 +415,7 @@ class MetaTrainer:
             mine = episodes[start:stop]
         meta_batch = collate_episodes(self.collection, mine)
         self.optimizer.zero_grad(set_to_none=True)
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.precision == "bf16"):
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.precision == "bf16"):
             out = self.learner.meta_step(meta_batch)
         if not self.dist.distributed:
             check_meta_step(out, mine, self.collection, step)

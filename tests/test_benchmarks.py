@@ -380,10 +380,10 @@ def test_cli_molnet_protonet_takes_the_distance_and_fusion_width(tmp_path: Path,
 @pytest.mark.parametrize("native", [True, False])
 def test_cli_precision_bf16_only_where_native(tmp_path: Path, shared_data: Path, monkeypatch: pytest.MonkeyPatch,
                                               native: bool) -> None:
-    import graphmeta.pretrain.hardware as hardware
+    import graphmeta.runtime as runtime
     from graphmeta.train import MetaTrainer
 
-    monkeypatch.setattr(hardware, "cpu_supports_bf16", lambda: native)
+    monkeypatch.setattr(runtime, "cpu_supports_bf16", lambda: native)
     seen: list[str] = []
     original = MetaTrainer.__init__
 

@@ -156,9 +156,9 @@ def test_bf16_only_where_the_cpu_runs_it_natively(tox21, tmp_path: Path, monkeyp
     info.write_text("processor : 0\nflags : fpu avx2 avx512f avx512_bf16\n")
     assert cpu_supports_bf16(info) is True
     cpu = torch.device("cpu")
-    monkeypatch.setattr("graphmeta.pretrain.hardware.cpu_supports_bf16", lambda: True)
+    monkeypatch.setattr("graphmeta.runtime.cpu_supports_bf16", lambda: True)
     assert resolve_precision("auto", cpu) == "bf16" and resolve_precision("fp32", cpu) == "fp32"
-    monkeypatch.setattr("graphmeta.pretrain.hardware.cpu_supports_bf16", lambda: False)
+    monkeypatch.setattr("graphmeta.runtime.cpu_supports_bf16", lambda: False)
     assert resolve_precision("auto", cpu) == "fp32"
     keep = torch.arange(120)
     corpus = MoleculeCorpus(graphs=tox21.graphs.subset(keep), smiles=[tox21.smiles[i] for i in keep.tolist()],

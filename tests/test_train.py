@@ -129,11 +129,13 @@ def test_checkpoint_with_pickled_code_is_refused(tmp_path: Path) -> None:
         load_checkpoint(path)
 
 
-def test_bf16_precision_autocasts_meta_steps_and_keeps_fp32_weights(tox21) -> None:
+def test_bf16_precision_autocasts_meta_steps_and_keeps_fp32_weights(tox21, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("graphmeta.runtime.cpu_supports_bf16", lambda: True)  # emulated where not native: still bf16
     split = par_split(tox21).carve_validation(2, seed=0)
     fp32 = MetaTrainer(tox21, split, _config(steps=3, eval_every=3), progress=False)
     fp32.fit()
     bf16 = MetaTrainer(tox21, split, _config(steps=3, eval_every=3, precision="bf16"), progress=False)
+    assert bf16.precision == "bf16" == MetaTrainer(tox21, split, _config(precision="auto"), progress=False).precision
     result = bf16.fit()
     assert np.isfinite(result.best_metric)
     w32, w16 = _weights(fp32), _weights(bf16)
@@ -144,6 +146,13 @@ def test_bf16_precision_autocasts_meta_steps_and_keeps_fp32_weights(tox21) -> No
         assert torch.allclose(w16[k], w32[k], rtol=0.05, atol=5e-3), k
     with pytest.raises(ValueError, match="precision"):
         _config(precision="fp16")
+    # without native bf16: "auto" runs fp32 quietly, "bf16" warns and runs fp32 (the same weights as fp32)
+    monkeypatch.setattr("graphmeta.runtime.cpu_supports_bf16", lambda: False)
+    assert MetaTrainer(tox21, split, _config(precision="auto"), progress=False).precision == "fp32"
+    with pytest.warns(RuntimeWarning, match="running in fp32"):
+        fallback = MetaTrainer(tox21, split, _config(steps=3, eval_every=3, precision="bf16"), progress=False)
+    fallback.fit()
+    assert all(torch.equal(v, w32[k]) for k, v in _weights(fallback).items())
 
 
 DETERMINISM_SCRIPT = """

@@ -6,6 +6,7 @@ import math
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
+from graphmeta.runtime import PRECISIONS
 from graphmeta.schedules import LR_SCHEDULES
 
 __all__ = ["OBJECTIVES", "AUGMENTATIONS", "PRECISIONS", "DEVICES", "LR_SCHEDULES", "PretrainConfig",
@@ -16,7 +17,6 @@ __all__ = ["OBJECTIVES", "AUGMENTATIONS", "PRECISIONS", "DEVICES", "LR_SCHEDULES
 OBJECTIVES: tuple[str, ...] = ("masking", "contrastive", "multitask")
 #: GraphCL augmentations; each molecule of a contrastive view gets one of them, drawn uniformly.
 AUGMENTATIONS: tuple[str, ...] = ("drop_nodes", "drop_edges", "mask_atoms", "subgraph")
-PRECISIONS: tuple[str, ...] = ("auto", "fp32", "bf16")
 DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda")
 
 #: Fields a resumed run may change: its length, its checkpoint interval, free-form notes, and where and in which
