@@ -281,13 +281,13 @@ class BenchmarkCommand(Subcommand):
         args.precision = resolve_precision(args.precision, torch.device("cpu"))  # once: its warning, too
         if args.train_assays != "sample" and args.benchmark != "fsmol":
             raise ValueError("--train-assays chooses FS-Mol's meta-training assays: fsmol only")
-        given = [f"--{o.replace('_', '-')}" for o in _FSMOL_OPTIONS if getattr(args, o) is not None]
+        given = _given_options(args, _FSMOL_OPTIONS)
         if given and args.benchmark != "fsmol":
             raise ValueError(f"{', '.join(given)}: FS-Mol meta-training options, fsmol only")
         if args.extra_train and args.benchmark != "fsmol":
             raise ValueError("--extra-train adds meta-training tasks to fsmol only (the other protocols fix their "
                              "training tasks)")
-        given = [f"--{o.replace('_', '-')}" for o in _MOLECULE_OPTIONS if getattr(args, o) is not None]
+        given = _given_options(args, _MOLECULE_OPTIONS)
         if given and args.benchmark in TU_BENCHMARKS:
             raise ValueError(f"{', '.join(given)}: options of the molecular protocols, not {args.benchmark}")
         no_prototypes = [m for m in args.method or _DEFAULT_METHODS["molecules"] if m in META_METHODS and m != "protonet"]
@@ -306,6 +306,11 @@ class BenchmarkCommand(Subcommand):
         print()
         print(table)
         return 0
+
+
+def _given_options(args: argparse.Namespace, options: dict[str, str]) -> list[str]:
+    """The command-line spellings (``--fusion-width``) of those ``options`` that were set."""
+    return [f"--{o.replace('_', '-')}" for o in options if getattr(args, o) is not None]
 
 
 def _positive_shots(shots: list[int]) -> list[int]:
