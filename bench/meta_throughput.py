@@ -13,7 +13,8 @@ machine hits all paths alike. Paths:
   (``torch.func.functional_call`` over the same module, plain tensors) on single-task meta-batches collated
   before timing.
 - ``pyg_learn2learn_style``: what a user of PyG modules and learn2learn-style MAML runs: a plain ``nn.Module``
-  of ``torch_geometric.nn.GINEConv`` layers (MLP 128-256-128), ``BatchNorm1d`` in training mode,
+  of ``torch_geometric.nn.GINEConv`` layers (MLP 128-256-128), ``BatchNorm1d`` in training mode on the
+  support (the query normalized with the support's batch statistics, as graphmeta's ``norm="task"`` does),
   ``global_mean_pool`` and a ``Linear`` head, with OGB-style atom/bond encoders (one ``nn.Embedding`` per
   categorical column, summed). Its weights are copied from the graphmeta model, so it computes the same
   function (checked in float64). Tasks run one at a time: the module is cloned as ``learn2learn.clone_module``
@@ -135,13 +136,31 @@ class PygGIN(nn.Module):
         self.norms = nn.ModuleList([nn.BatchNorm1d(hidden) for _ in range(layers)])
         self.head = nn.Linear(hidden, n_way)
 
-    def forward(self, data: Batch) -> Tensor:
+    def _nodes(self, data: Batch, moments: list[tuple[Tensor, Tensor]] | None = None,
+               record: list[tuple[Tensor, Tensor]] | None = None) -> Tensor:
+        """Node embeddings; BatchNorm with the batch's own statistics (recorded into ``record``) or ``moments``."""
         h = self.atom_encoder(data.x)
         for i, (conv, norm) in enumerate(zip(self.convs, self.norms)):
-            h = norm(conv(h, data.edge_index, self.bond_encoders[i](data.edge_attr)))
+            h = conv(h, data.edge_index, self.bond_encoders[i](data.edge_attr))
+            if moments is None:
+                if record is not None:
+                    record.append((h.mean(0), h.var(0, unbiased=False)))
+                h = norm(h)
+            else:
+                mean, var = moments[i]  # (F.batch_norm takes no gradient into given statistics)
+                h = (h - mean) * torch.rsqrt(var + norm.eps) * norm.weight + norm.bias
             if i < len(self.convs) - 1:
                 h = torch.relu(h)
-        return self.head(global_mean_pool(h, data.batch))
+        return h
+
+    def forward(self, data: Batch, support: Batch | None = None) -> Tensor:
+        """Logits of ``data``; given the task's ``support``, ``data`` is normalized with the support's batch
+        statistics (as graphmeta's ``norm="task"`` does for a query), else with its own."""
+        moments: list[tuple[Tensor, Tensor]] | None = None
+        if support is not None:
+            moments = []
+            self._nodes(support, record=moments)
+        return self.head(global_mean_pool(self._nodes(data, moments), data.batch))
 
     @torch.no_grad()
     def load_from(self, model: FewShotModel) -> "PygGIN":
@@ -226,7 +245,7 @@ class PygStep:
             learner = clone_module(self.model)
             for _ in range(self.cfg.inner_steps):
                 l2l_adapt(learner, F.cross_entropy(learner(support), y_s), self.cfg.inner_lr)
-            loss = F.cross_entropy(learner(query), y_q)
+            loss = F.cross_entropy(learner(query, support), y_q)
             (loss / n).backward()
             total = total + loss.detach() / n
         return total  # type: ignore[return-value]

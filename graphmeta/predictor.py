@@ -15,10 +15,9 @@ Heads: ``"protonet"`` (class prototypes of the backbone's embeddings), ``"maml"`
 MAML-family and Reptile models), ``"logreg"`` / ``"knn"`` on the embeddings, ``"rf"`` on ECFP4 (molecules), and
 ``"superlearner"``: their cross-validated convex combination (:mod:`graphmeta.meta.superlearner`).
 
-Normalization note: with ``norm="task"`` models (graphmeta's default for benchmarks), the backbone normalizes
-each set of graphs it embeds together with that set's statistics, as in meta-training episodes, so a molecule's
-score depends slightly on the other molecules passed to the same ``predict_proba`` call. Models trained with
-``norm="layer"`` (such as the shipped ones) or ``"running"`` score each molecule on its own.
+A molecule's score never depends on the other molecules scored with it, whatever the model's normalization:
+``norm="task"`` backbones normalize the query with the support's statistics (TaskNorm), ``"layer"``,
+``"running"`` and ``"none"`` need no statistics of other graphs.
 
 Regression (continuous targets) is not supported yet: ``fit`` says so.
 """
@@ -163,8 +162,7 @@ class FewShotClassifier(ClassifierMixin, BaseEstimator):
         random_state: seed of the Super Learner's folds and of the random-forest base learner.
         n_jobs: worker processes for long lists of SMILES (at least ``PARALLEL_MIN``; ``-1``: every CPU; default
             one). ``predict_proba``/``predict``/``transform`` split such a list over forked workers that featurize
-            and score their slice (same results as one process, up to float rounding); with a ``norm="task"``
-            model, whose scores depend on the whole set, only the featurization is split.
+            and score their slice (same results as one process, up to float rounding).
         prior_strength: Super Learner: shrink the support's CV weights towards the model's cross-task weights,
             worth this many pseudo-observations (``0``: plain CV). ``"auto"``: the strength the model file's
             leave-tasks-out CV over its training tasks chose (``graphmeta train`` stores it) when the base
@@ -290,12 +288,11 @@ class FewShotClassifier(ClassifierMixin, BaseEstimator):
         """``score(graphs of X)``; with ``n_jobs`` > 1 and a long input, slice by slice in forked workers.
 
         A worker inherits the fitted classifier and the input through the fork and sends back only its scores:
-        a list of molecules is featurized and scored in the workers, graphs are scored there. Slicing needs each
-        graph's score to be independent of the others: any normalization but ``"task"`` (such models are scored
-        in one piece, after featurizing in the workers).
+        a list of molecules is featurized and scored in the workers, graphs are scored there. Slicing is exact
+        because each graph's score is independent of the others (``"task"`` norm uses the support's statistics).
         """
         workers = resolve_workers(self.n_jobs)
-        if workers < 2 or self.model_.config.norm == "task":
+        if workers < 2:
             return score(self._inputs(X, self.model_, "X"))
         featurizer = self._featurizer(self.model_)
         items = molecule_items(X) if featurizer is not None else None
@@ -340,9 +337,11 @@ class FewShotClassifier(ClassifierMixin, BaseEstimator):
         return self.classes_[proba.argmax(axis=1)]
 
     def transform(self, X: Any) -> np.ndarray:
-        """``[n, d]`` embeddings of ``X`` by the model's backbone (``X`` normalized as one set)."""
+        """``[n, d]`` embeddings of ``X`` by the model's backbone, the ones the heads read (a ``norm="task"``
+        backbone normalizes them with the support's statistics: each molecule's embedding is its own)."""
         self._check_fitted()
-        return self._map_query(X, lambda graphs: TaskPool(graphs).embeddings(self.model_.learner).numpy())
+        return self._map_query(X, lambda graphs: TaskPool(self.support_, graphs).embeddings(
+            self.model_.learner)[len(self.support_):].numpy())
 
     # -- persistence --------------------------------------------------------------------------------------
     def save(self, path: str | os.PathLike) -> Path:

@@ -127,11 +127,13 @@ def test_two_gloo_ranks_equal_one_process(tox21, tmp_path: Path) -> None:
         assert torch.equal(r0["loss"], r1["loss"])
         torch.testing.assert_close(r0["loss"], ref["loss"], rtol=1e-12, atol=0)
     # 2 steps + resume to 4, sharded validation: identical weights on both ranks, equal to one process; running
-    # normalization statistics (buffers) too
+    # normalization statistics (buffers) too. atol 1e-9 (a millionth of a step): a bias feeding a task norm has a
+    # gradient that is zero in theory, rounding noise in practice, which depends on the summation order and which
+    # Adam's normalized step turns into ~1e-10 weight differences
     for run in ("weights", "running"):
         for name, w in reference[run].items():
             assert torch.equal(ranks[0][run][name], ranks[1][run][name]), (run, name)
-            torch.testing.assert_close(ranks[0][run][name], w, rtol=1e-9, atol=1e-12, msg=f"{run} {name}")
+            torch.testing.assert_close(ranks[0][run][name], w, rtol=1e-9, atol=1e-9, msg=f"{run} {name}")
     assert any("running_mean" in name for name in reference["running"])
     assert not torch.equal(reference["weights"]["model.head.weight"],
                            _trainer(tox21, _config("maml")).learner.state_dict()["model.head.weight"])  # it trained

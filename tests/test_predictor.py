@@ -20,7 +20,8 @@ from graphmeta.evaluate import sample_eval_episodes
 from graphmeta.meta.base_learners import default_base_learners
 from graphmeta.meta.superlearner import SuperLearner, fallback_from_training_tasks, prior_from_training_tasks
 from graphmeta.models import export_model, load_meta_model
-from graphmeta.predictor import FewShotClassifier
+from graphmeta.nn import NORM_MODES
+from graphmeta.predictor import HEADS, FewShotClassifier
 from graphmeta.train import MetaTrainer, TrainConfig
 
 
@@ -309,19 +310,27 @@ def test_n_jobs_scores_slices_in_workers_with_the_same_results(models, data, tox
         two.predict_proba(bad)  # rows numbered in the whole input, not in a worker's slice
 
 
-def test_n_jobs_does_not_split_scores_of_a_task_norm_model(tox21, data, tmp_path: Path,
-                                                           monkeypatch: pytest.MonkeyPatch) -> None:
-    """A task-norm backbone normalizes the query as one set: slicing it would change the scores."""
+@pytest.mark.parametrize("norm", NORM_MODES)
+def test_a_molecules_score_does_not_depend_on_the_other_molecules(tox21, data, tmp_path: Path, norm: str,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every norm mode and head: scored with the whole query, alone, in reverse order, or in n_jobs slices."""
     import graphmeta.predictor as predictor
 
-    config = TrainConfig(learner="protonet", steps=2, eval_every=2, meta_batch_size=2, hidden_channels=8,
-                         num_layers=1, norm="task")
+    config = TrainConfig(learner="maml", steps=2, eval_every=2, meta_batch_size=2, hidden_channels=8,
+                         num_layers=2, norm=norm, inner_lr=0.05, inner_steps=2)
     trainer = MetaTrainer(tox21, TaskSplit(train=(0, 1), test=()), config, progress=False)
     trainer.fit()
-    path = export_model(trainer, tmp_path / "task-norm.pt", {"command": "test"})
+    path = export_model(trainer, tmp_path / f"{norm}.pt", {"command": "test"})
     monkeypatch.setattr(predictor, "PARALLEL_MIN", 10)
-    monkeypatch.setattr(predictor, "fork_map", lambda *a: pytest.fail("a task-norm model's scores were sliced"))
-    Xs, ys, _, _ = data
-    query = list(tox21.smiles[:40])
-    proba = FewShotClassifier(model=path, n_jobs=2).fit(Xs, ys).predict_proba(query)
-    np.testing.assert_array_equal(proba, FewShotClassifier(model=path).fit(Xs, ys).predict_proba(query))
+    Xs, ys, Xq, _ = data
+    for head in HEADS:
+        clf = FewShotClassifier(model=path, head=head, prior_strength=0).fit(Xs, ys)
+        whole = clf.predict_proba(Xq)[:, 1]
+        alone = np.array([clf.predict_proba([s])[0, 1] for s in Xq[:4]])
+        np.testing.assert_allclose(alone, whole[:4], rtol=1e-5, atol=1e-7, err_msg=f"{norm}/{head}")
+        np.testing.assert_allclose(clf.predict_proba(Xq[::-1])[::-1, 1], whole, rtol=1e-5, atol=1e-7,
+                                   err_msg=f"{norm}/{head}")
+        sliced = FewShotClassifier(model=path, head=head, prior_strength=0, n_jobs=2).fit(Xs, ys)
+        np.testing.assert_allclose(sliced.predict_proba(Xq)[:, 1], whole, rtol=1e-5, atol=1e-7,
+                                   err_msg=f"{norm}/{head}")
+    np.testing.assert_allclose(clf.transform(Xq[:3]), clf.transform(Xq)[:3], rtol=1e-5, atol=1e-6)

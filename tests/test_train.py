@@ -129,30 +129,51 @@ def test_checkpoint_with_pickled_code_is_refused(tmp_path: Path) -> None:
         load_checkpoint(path)
 
 
-def test_bf16_precision_autocasts_meta_steps_and_keeps_fp32_weights(tox21, monkeypatch: pytest.MonkeyPatch) -> None:
+def _meta_gradient(trainer: MetaTrainer, step: int) -> torch.Tensor:
+    trainer.meta_gradient(step)
+    return torch.cat([p.grad.flatten() for p in trainer.learner.parameters() if p.grad is not None])
+
+
+@pytest.mark.parametrize("learner", ["maml", "fomaml", "protonet"])
+def test_bf16_precision_autocasts_meta_steps_and_keeps_fp32_weights(tox21, monkeypatch: pytest.MonkeyPatch,
+                                                                    learner: str) -> None:
     monkeypatch.setattr("graphmeta.runtime.cpu_supports_bf16", lambda: True)  # emulated where not native: still bf16
     split = par_split(tox21).carve_validation(2, seed=0)
-    fp32 = MetaTrainer(tox21, split, _config(steps=3, eval_every=3), progress=False)
-    fp32.fit()
-    bf16 = MetaTrainer(tox21, split, _config(steps=3, eval_every=3, precision="bf16"), progress=False)
-    assert bf16.precision == "bf16" == MetaTrainer(tox21, split, _config(precision="auto"), progress=False).precision
+    inner = {} if learner != "protonet" else dict(inner_lr=None, inner_steps=None)
+    config = lambda **kw: _config(learner=learner, hidden_channels=32, norm="layer", **inner, **kw)  # noqa: E731
+    fp32 = MetaTrainer(tox21, split, config(), progress=False)
+    bf16 = MetaTrainer(tox21, split, config(precision="bf16"), progress=False)
+    assert bf16.precision == "bf16" == MetaTrainer(tox21, split, config(precision="auto"), progress=False).precision
+    for step in range(3):  # the bf16 matmuls change the meta-gradient by rounding, not by computing something else
+        g32, g16 = _meta_gradient(fp32, step), _meta_gradient(bf16, step)
+        assert not torch.equal(g32, g16)
+        assert torch.nn.functional.cosine_similarity(g32, g16, dim=0) > 0.99
     result = bf16.fit()
     assert np.isfinite(result.best_metric)
-    w32, w16 = _weights(fp32), _weights(bf16)
-    assert all(v.dtype == w32[k].dtype for k, v in w16.items())  # meta-weights stay float32
-    moved = [k for k, v in w16.items() if v.is_floating_point() and not torch.equal(v, w32[k])]
-    assert moved  # the bf16 matmuls changed the meta-gradients...
-    for k in moved:  # ...by rounding, not by computing something else
-        assert torch.allclose(w16[k], w32[k], rtol=0.05, atol=5e-3), k
+    assert all(v.dtype == torch.float32 for v in _weights(bf16).values() if v.is_floating_point())  # fp32 weights
     with pytest.raises(ValueError, match="precision"):
         _config(precision="fp16")
     # without native bf16: "auto" runs fp32 quietly, "bf16" warns and runs fp32 (the same weights as fp32)
     monkeypatch.setattr("graphmeta.runtime.cpu_supports_bf16", lambda: False)
-    assert MetaTrainer(tox21, split, _config(precision="auto"), progress=False).precision == "fp32"
+    assert MetaTrainer(tox21, split, config(precision="auto"), progress=False).precision == "fp32"
     with pytest.warns(RuntimeWarning, match="running in fp32"):
-        fallback = MetaTrainer(tox21, split, _config(steps=3, eval_every=3, precision="bf16"), progress=False)
+        fallback = MetaTrainer(tox21, split, config(steps=3, eval_every=3, precision="bf16"), progress=False)
+    fp32 = MetaTrainer(tox21, split, config(steps=3, eval_every=3), progress=False)
     fallback.fit()
+    fp32.fit()
+    w32 = _weights(fp32)
     assert all(torch.equal(v, w32[k]) for k, v in _weights(fallback).items())
+
+
+def test_inner_loop_learners_on_task_norm_keep_fp32_meta_steps(tox21, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Their bf16 meta-gradient is imprecise (support-statistics cancellation): "auto" keeps fp32, "bf16" warns."""
+    monkeypatch.setattr("graphmeta.runtime.cpu_supports_bf16", lambda: True)
+    split = par_split(tox21).carve_validation(2, seed=0)
+    assert MetaTrainer(tox21, split, _config(norm="task", precision="auto"), progress=False).precision == "fp32"
+    with pytest.warns(RuntimeWarning, match="norm='task' and the 'maml' learner"):
+        assert MetaTrainer(tox21, split, _config(norm="task", precision="bf16"), progress=False).precision == "fp32"
+    protonet = _config(learner="protonet", inner_lr=None, inner_steps=None, norm="task", precision="auto")
+    assert MetaTrainer(tox21, split, protonet, progress=False).precision == "bf16"
 
 
 DETERMINISM_SCRIPT = """

@@ -143,7 +143,8 @@ class PredictCommand(Subcommand):
 
 class EmbedCommand(Subcommand):
     name = "embed"
-    help = "write the model backbone's embedding of every molecule of a CSV (.csv or .npy)"
+    help = ("write the model backbone's embedding of every molecule of a CSV (.csv or .npy); a model trained with "
+            "--norm task normalizes them with the statistics of the whole file (it has no support set)")
 
     @classmethod
     def add_arguments(cls, parser: argparse.ArgumentParser) -> None:

@@ -65,8 +65,9 @@ class TrainCommand(Subcommand):
                                  "group counts...), robustly scaled on the training molecules, beside the GNN readout "
                                  "(combinable with --fingerprint-bits); predict computes them itself")
         parser.add_argument("--norm", choices=_NORMS, default="task",
-                            help="normalization: task (per-episode statistics, default), running (per-molecule "
-                                 "predictions), layer, none")
+                            help="normalization: task (statistics of each task's support, default), running "
+                                 "(running statistics), layer (per-node LayerNorm), none; with every mode a "
+                                 "molecule's score is independent of the other molecules scored with it")
         parser.add_argument("--valid-tasks", nargs="+", default=None, metavar="TASK",
                             help="task names or indices held out to select the best checkpoint")
         parser.add_argument("--all-tasks", action="store_true",

@@ -16,7 +16,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch_geometric.utils import scatter
 
-__all__ = ["MetaOutput", "MetaLearner", "task_losses", "adapted_names", "expand_per_task"]
+from graphmeta.nn.norm import SupportStatistics
+
+__all__ = ["MetaOutput", "MetaLearner", "task_losses", "adapted_names", "expand_per_task", "support_statistics"]
 
 
 @dataclass
@@ -53,6 +55,15 @@ def adapted_names(model: nn.Module, adapt: str | Sequence[str]) -> list[str]:
     if not chosen:
         raise ValueError(f"adapt={adapt!r} selects no parameter of the model")
     return chosen
+
+
+def support_statistics(model: nn.Module) -> SupportStatistics | None:
+    """An empty record for the support's pass when ``model`` normalizes by task (``norm="task"``), else ``None``.
+
+    Every learner embeds the support first with this record and then the query with it, so a query graph is
+    normalized with its task's support statistics and its score never depends on the other query graphs.
+    """
+    return SupportStatistics() if getattr(model, "normalizes_by_task", False) else None
 
 
 def expand_per_task(params: dict[str, Tensor], n_tasks: int) -> dict[str, Tensor]:

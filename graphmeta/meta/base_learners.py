@@ -1,9 +1,9 @@
 """Base learners of the Super Learner: each fits a task's support (or a part of it) and scores other graphs.
 
 A :class:`TaskPool` holds one task's graphs, the support first (rows ``0..n_support-1``) then the query, and
-computes what the base learners read once: the backbone's embeddings (support and query each normalized as a
-set of its own, as in episode evaluation), ECFP4 fingerprints, graph batches. A :class:`Fold` says which pool
-rows to fit on (with their labels) and which to score. Every base learner answers
+computes what the base learners read once: the backbone's embeddings (a ``norm="task"`` backbone normalizes
+both with the support's statistics, as in episode evaluation), ECFP4 fingerprints, graph batches. A
+:class:`Fold` says which pool rows to fit on (with their labels) and which to score. Every base learner answers
 :meth:`BaseLearner.fit_predict` for a list of folds at once, so cross-validation over the support costs one
 call (the MAML head adapts all folds as tasks of one task-batched step).
 
@@ -27,7 +27,7 @@ from torch import Tensor
 
 from graphmeta.data.episodes import Episode, MetaBatch, TaskBatch
 from graphmeta.data.inputs import GraphInputs
-from graphmeta.meta.base import MetaLearner
+from graphmeta.meta.base import MetaLearner, support_statistics
 from graphmeta.meta.protonet import ProtoNet, prototype_logits
 from graphmeta.runtime import deterministic
 
@@ -85,14 +85,18 @@ class TaskPool:
             torch.arange(len(groups)), counts), y=y, n_tasks=len(groups))
 
     def embeddings(self, learner: MetaLearner) -> Tensor:
-        """``[len(pool), d]`` backbone embeddings; support and query each form one normalization set."""
+        """``[len(pool), d]`` backbone embeddings; a ``norm="task"`` backbone normalizes the query with the
+        support's statistics, so a query graph's embedding does not depend on the other query graphs."""
         key = id(learner)
         if key not in self._embeddings:
-            groups = [np.arange(self.n_support)] + ([self.query_rows] if self.n_query else [])
             was_training = learner.training
             learner.eval()
+            statistics = support_statistics(learner.model)
             with torch.no_grad(), deterministic():
-                self._embeddings[key] = learner.model.embed(self.task_batch(groups)).float()
+                parts = [learner.model.embed(self.task_batch([np.arange(self.n_support)]), statistics=statistics)]
+                if self.n_query:
+                    parts.append(learner.model.embed(self.task_batch([self.query_rows]), statistics=statistics))
+                self._embeddings[key] = torch.cat(parts).float()
             learner.train(was_training)
         return self._embeddings[key]
 

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from graphmeta.meta.base import MetaLearner, MetaOutput, task_losses
+from graphmeta.meta.base import MetaLearner, MetaOutput, support_statistics, task_losses
 from graphmeta.nn.backbone import BatchLayout, FewShotModel
 from graphmeta.nn.taskbatch import task_linear
 
@@ -77,8 +77,9 @@ class FineTune(MetaLearner):
     def evaluate(self, meta_batch: Any) -> Tensor:
         s_layout, q_layout = BatchLayout.of(meta_batch.support), BatchLayout.of(meta_batch.query)
         with torch.no_grad():
-            support_emb = self.model.embed(meta_batch.support, s_layout)
-            query_emb = self.model.embed(meta_batch.query, q_layout)
+            statistics = support_statistics(self.model)
+            support_emb = self.model.embed(meta_batch.support, s_layout, statistics)
+            query_emb = self.model.embed(meta_batch.query, q_layout, statistics)
         with torch.enable_grad():
             weight, bias = self.fit_heads(support_emb, meta_batch.support, s_layout)
         return task_linear(query_emb, weight, bias, q_layout.graphs)

@@ -18,8 +18,10 @@ import torch
 from torch import Tensor, nn
 from torch.func import functional_call
 
-from graphmeta.meta.base import MetaLearner, MetaOutput, adapted_names, expand_per_task, task_losses
+from graphmeta.meta.base import (MetaLearner, MetaOutput, adapted_names, expand_per_task, support_statistics,
+                                 task_losses)
 from graphmeta.nn.backbone import BatchLayout, FewShotModel
+from graphmeta.nn.norm import SupportStatistics
 from graphmeta.nn.taskbatch import task_linear
 
 __all__ = ["MAML"]
@@ -56,10 +58,11 @@ class MAML(MetaLearner):
     def _step_size(self, name: str) -> Tensor | float:
         return self.inner_lrs[_key(name)] if self.inner_lrs is not None else self.inner_lr
 
-    def _logits(self, fast: dict[str, Tensor], task_batch: Any, layout: BatchLayout, embeddings: Tensor | None) -> Tensor:
+    def _logits(self, fast: dict[str, Tensor], task_batch: Any, layout: BatchLayout, embeddings: Tensor | None,
+                statistics: SupportStatistics | None = None) -> Tensor:
         if embeddings is not None:  # ANIL: the backbone is not adapted, only the head runs per step
             return task_linear(embeddings, fast["head.weight"], fast["head.bias"], layout.graphs)
-        return functional_call(self.model, fast, (task_batch, layout))
+        return functional_call(self.model, fast, (task_batch, layout), {"statistics": statistics})
 
     def adapt_to(self, support: Any, layout: BatchLayout | None = None,
                  create_graph: bool | None = None) -> dict[str, Tensor]:
@@ -82,14 +85,22 @@ class MAML(MetaLearner):
             fast = {n: w - self._step_size(n) * g for (n, w), g in zip(fast.items(), grads)}
         return fast, finite
 
-    def query_logits(self, fast: dict[str, Tensor], query: Any, layout: BatchLayout | None = None) -> Tensor:
+    def query_logits(self, fast: dict[str, Tensor], query: Any, support: Any, layout: BatchLayout | None = None) -> Tensor:
+        """Query logits under the fast weights. With ``norm="task"`` the query is normalized with the support's
+        statistics under the same weights (one more pass over the support), never with the other queries'."""
         layout = layout or BatchLayout.of(query)
-        embeddings = self.model.embed(query, layout) if self.head_only else None
-        return self._logits(fast, query, layout, embeddings)
+        statistics = support_statistics(self.model)
+        if statistics is not None:
+            if self.head_only:
+                self.model.embed(support, statistics=statistics)
+            else:
+                functional_call(self.model.encoder, _encoder_params(fast), (support,), {"statistics": statistics})
+        embeddings = self.model.embed(query, layout, statistics) if self.head_only else None
+        return self._logits(fast, query, layout, embeddings, statistics)
 
     def meta_step(self, meta_batch: Any) -> MetaOutput:
         fast, finite = self._inner_loop(meta_batch.support)
-        logits = self.query_logits(fast, meta_batch.query)
+        logits = self.query_logits(fast, meta_batch.query, meta_batch.support)
         per_task = task_losses(logits, meta_batch.query)
         loss = per_task.mean()
         loss.backward()
@@ -100,8 +111,13 @@ class MAML(MetaLearner):
         with torch.enable_grad():
             fast = {n: w.detach() for n, w in self.adapt_to(meta_batch.support, create_graph=False).items()}
         with torch.no_grad():
-            return self.query_logits(fast, meta_batch.query)
+            return self.query_logits(fast, meta_batch.query, meta_batch.support)
 
 
 def _key(name: str) -> str:
     return name.replace(".", "__")  # ParameterDict keys cannot contain dots
+
+
+def _encoder_params(fast: dict[str, Tensor]) -> dict[str, Tensor]:
+    """The backbone's entries of a model's fast weights, named as in ``model.encoder``."""
+    return {n[len("encoder."):]: w for n, w in fast.items() if n.startswith("encoder.")}

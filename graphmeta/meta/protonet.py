@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch_geometric.utils import scatter, to_dense_batch
 
-from graphmeta.meta.base import MetaLearner, MetaOutput, task_losses
+from graphmeta.meta.base import MetaLearner, MetaOutput, support_statistics, task_losses
 from graphmeta.nn.backbone import FewShotModel
 
 __all__ = ["ProtoNet", "prototype_logits", "mahalanobis_logits", "DISTANCES"]
@@ -104,8 +104,9 @@ class ProtoNet(MetaLearner):
         self.distance, self.scale = distance, scale
 
     def _logits(self, meta_batch: Any) -> Tensor:
-        s = self.model.embed(meta_batch.support)
-        q = self.model.embed(meta_batch.query)
+        statistics = support_statistics(self.model)
+        s = self.model.embed(meta_batch.support, statistics=statistics)
+        q = self.model.embed(meta_batch.query, statistics=statistics)
         return prototype_logits(s, meta_batch.support, q, meta_batch.query, meta_batch.n_way, self.distance,
                                 self.scale)
 

@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.func import functional_call
 
+from graphmeta.meta.base import support_statistics
 from graphmeta.meta.maml import MAML
 from graphmeta.meta.protonet import ProtoNet, prototype_logits
 from graphmeta.meta.reptile import Reptile
@@ -33,6 +34,14 @@ def _adapt_one(learner: MAML, support: Any, create_graph: bool) -> dict[str, Ten
     return fast
 
 
+def _query_logits(learner: MAML, fast: dict[str, Tensor], mb: Any) -> Tensor:
+    """One task's query logits under its fast weights; ``norm="task"``: with its support's statistics."""
+    statistics = support_statistics(learner.model)
+    if statistics is not None:
+        functional_call(learner.model, fast, (mb.support,), {"statistics": statistics})
+    return functional_call(learner.model, fast, (mb.query,), {"statistics": statistics})
+
+
 def sequential_meta_step(learner: MAML | Reptile | ProtoNet, task_batches: Sequence[Any]) -> Tensor:
     """Meta-gradient of ``len(task_batches)`` single-task meta-batches, one task at a time, into ``.grad``.
 
@@ -44,7 +53,9 @@ def sequential_meta_step(learner: MAML | Reptile | ProtoNet, task_batches: Seque
         if mb.num_tasks != 1:
             raise ValueError("the sequential reference takes one single-task meta-batch per task")
         if isinstance(learner, ProtoNet):
-            s, q = learner.model.embed(mb.support), learner.model.embed(mb.query)
+            statistics = support_statistics(learner.model)
+            s = learner.model.embed(mb.support, statistics=statistics)
+            q = learner.model.embed(mb.query, statistics=statistics)
             logits = prototype_logits(s, mb.support, q, mb.query, mb.n_way, learner.distance, learner.scale)
             loss = F.cross_entropy(logits, mb.query.y.long())
             (loss / n).backward()
@@ -55,10 +66,10 @@ def sequential_meta_step(learner: MAML | Reptile | ProtoNet, task_batches: Seque
                 for name, phi in fast.items():
                     delta = (params[name] - phi) / n
                     params[name].grad = delta.clone() if params[name].grad is None else params[name].grad + delta
-                loss = F.cross_entropy(functional_call(learner.model, fast, (mb.query,)), mb.query.y.long())
+                loss = F.cross_entropy(_query_logits(learner, fast, mb), mb.query.y.long())
         else:
             fast = _adapt_one(learner, mb.support, create_graph=not learner.first_order)
-            loss = F.cross_entropy(functional_call(learner.model, fast, (mb.query,)), mb.query.y.long())
+            loss = F.cross_entropy(_query_logits(learner, fast, mb), mb.query.y.long())
             (loss / n).backward()
         total = total + loss.detach() / n
     return total

@@ -42,7 +42,7 @@ class Reptile(MAML):
                 theta = params[name]
                 delta = theta - phi.mean(0)
                 theta.grad = delta.clone() if theta.grad is None else theta.grad + delta
-            logits = self.query_logits(fast, meta_batch.query)
+            logits = self.query_logits(fast, meta_batch.query, meta_batch.support)
             per_task = task_losses(logits, meta_batch.query)
         return MetaOutput(loss=per_task.mean(), query_logits=logits, task_loss=per_task, inner_finite=finite)
 

@@ -27,7 +27,7 @@ from graphmeta.nn.fingerprint import FingerprintFusion
 from graphmeta.nn.gat import GATLayer
 from graphmeta.nn.gcn import GCNLayer
 from graphmeta.nn.gin import GINELayer
-from graphmeta.nn.norm import NormMode, TaskNorm
+from graphmeta.nn.norm import NormMode, SupportStatistics, TaskNorm
 from graphmeta.nn.readout import READOUTS, Readout, ReadoutMode
 from graphmeta.nn.sage import SAGELayer
 from graphmeta.nn.taskbatch import TaskLayout, task_linear
@@ -151,7 +151,7 @@ class GraphEncoder(nn.Module):
             "heads": heads, "fingerprint_channels": fingerprint_channels, "descriptor_channels": descriptor_channels,
             "fusion_channels": fusion_channels,
         }
-        self.conv, self.hidden_channels = conv, hidden_channels
+        self.conv, self.hidden_channels, self.norm = conv, hidden_channels, norm
         self.atom_encoder = CategoricalEncoder(atom_vocab, hidden_channels) if atom_vocab else None
         self.attr_encoder = ContinuousEncoder(node_attr_channels, hidden_channels) if node_attr_channels else None
         self.degree_encoder = CategoricalEncoder([degree_vocab], hidden_channels) if degree_vocab else None
@@ -184,11 +184,14 @@ class GraphEncoder(nn.Module):
         return torch.stack(parts).sum(0) if len(parts) > 1 else parts[0]
 
     def node_embeddings(self, task_batch: Any, layout: BatchLayout | None = None, update_running_stats: bool = False,
-                        input_hook: Callable[[Tensor], Tensor] | None = None) -> Tensor:
+                        input_hook: Callable[[Tensor], Tensor] | None = None,
+                        statistics: SupportStatistics | None = None) -> Tensor:
         """Node embeddings ``[n_nodes, hidden_channels]`` after the last layer (before the readout).
 
         ``input_hook`` maps the input node embeddings to what the layers see: self-supervised pretraining uses
-        it to replace masked atoms by a learned mask token.
+        it to replace masked atoms by a learned mask token. ``statistics`` (``"task"`` norm): an empty record
+        collects this pass's per-task statistics (pass the support), a complete one normalizes with them (pass
+        the query); see :class:`~graphmeta.nn.norm.SupportStatistics`.
         """
         layout = layout or BatchLayout.of(task_batch)
         data = task_batch.batch
@@ -207,19 +210,26 @@ class GraphEncoder(nn.Module):
             h = conv(h, data.edge_index, edge_emb, layout.nodes, **structure)
             if update_running_stats:
                 norm.update_running_stats(h, layout.nodes)
-            h = norm(h, layout.nodes)
+            if statistics is not None and norm.mode == "task":
+                h = norm(h, layout.nodes, statistics.moments(norm, h, layout.nodes, i))
+            else:
+                h = norm(h, layout.nodes)
             if i < len(self.layers) - 1:
                 h = torch.relu_(h)  # in place on the norm's fresh output (autograd-safe)
+        if statistics is not None and self.norm == "task":
+            statistics.complete = True
         return h
 
-    def forward(self, task_batch: Any, layout: BatchLayout | None = None, update_running_stats: bool = False) -> Tensor:
+    def forward(self, task_batch: Any, layout: BatchLayout | None = None, update_running_stats: bool = False,
+                statistics: SupportStatistics | None = None) -> Tensor:
         """Graph embeddings ``[n_graphs, hidden_channels]`` of a task batch.
 
         ``update_running_stats=True`` (no gradient needed) moves ``"running"``-mode statistics towards this
-        batch's per-task statistics; the meta-trainer calls it once per outer step.
+        batch's per-task statistics; the meta-trainer calls it once per outer step. ``statistics``: see
+        :meth:`node_embeddings`.
         """
         layout = layout or BatchLayout.of(task_batch)
-        h = self.node_embeddings(task_batch, layout, update_running_stats)
+        h = self.node_embeddings(task_batch, layout, update_running_stats, statistics=statistics)
         graphs = self.readout(h, task_batch.batch.batch, int(task_batch.graph_task.numel()), layout.nodes)
         if self.fingerprint is None:
             return graphs
@@ -249,13 +259,21 @@ class FewShotModel(nn.Module):
         self.encoder, self.n_way = encoder, n_way
         self.head = nn.Linear(encoder.hidden_channels, n_way)
 
-    def embed(self, task_batch: Any, layout: BatchLayout | None = None) -> Tensor:
-        return self.encoder(task_batch, layout)
+    def embed(self, task_batch: Any, layout: BatchLayout | None = None,
+              statistics: SupportStatistics | None = None) -> Tensor:
+        """Graph embeddings; ``statistics``: record the support's ``"task"``-norm statistics, or use them."""
+        return self.encoder(task_batch, layout, statistics=statistics)
+
+    @property
+    def normalizes_by_task(self) -> bool:
+        """Whether the backbone uses ``"task"`` norm, whose query passes need the support's statistics."""
+        return self.encoder.norm == "task"
 
     def classify(self, embeddings: Tensor, layout: BatchLayout) -> Tensor:
         """Head logits of given embeddings (per-task head weights use the graph layout)."""
         return task_linear(embeddings, self.head.weight, self.head.bias, layout.graphs)
 
-    def forward(self, task_batch: Any, layout: BatchLayout | None = None) -> Tensor:
+    def forward(self, task_batch: Any, layout: BatchLayout | None = None,
+                statistics: SupportStatistics | None = None) -> Tensor:
         layout = layout or BatchLayout.of(task_batch)
-        return self.classify(self.embed(task_batch, layout), layout)
+        return self.classify(self.embed(task_batch, layout, statistics), layout)

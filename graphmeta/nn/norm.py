@@ -3,9 +3,13 @@
 BatchNorm's batch statistics mix whatever sits in the batch. With all tasks of a meta-batch in one batch
 that would let tasks leak into each other, so graphmeta offers four explicit modes:
 
-- ``"task"`` (default): per-task batch statistics, a mean and variance per (task, feature) over the nodes of
-  that task's graphs in the current forward pass. Transductive, MAML's usual choice; identical to running
-  each task alone through BatchNorm in training mode.
+- ``"task"`` (default): per-task statistics, a mean and variance per (task, feature) over the nodes of that
+  task's *support* graphs, as TaskNorm does (Bronskill et al., "TaskNorm: Rethinking Batch Normalization for
+  Meta-Learning", ICML 2020, https://arxiv.org/abs/2003.03284). A pass over a support set uses its own
+  statistics (identical to running each task alone through BatchNorm in training mode) and can record them in
+  a :class:`SupportStatistics`; a pass over query graphs given that record normalizes with the support's
+  statistics, so a query graph's output never depends on the other query graphs. The learners and the
+  predictor always pass the record; a pass without one (e.g. multitask training) uses its own statistics.
 - ``"running"``: normalize with running statistics (buffers). The forward pass never changes them; the
   trainer calls :meth:`TaskNorm.update_running_stats` (no gradient) with per-task statistics, so tasks stay
   independent and results do not depend on how tasks are batched.
@@ -17,6 +21,7 @@ Affine weights may be per-task (stacked ``[T, C]``) like every other parameter.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Literal
 
 import torch
@@ -26,10 +31,38 @@ from torch_geometric.utils import scatter
 
 from graphmeta.nn.taskbatch import TaskLayout, is_stacked
 
-__all__ = ["NormMode", "NORM_MODES", "TaskNorm"]
+__all__ = ["NormMode", "NORM_MODES", "TaskNorm", "SupportStatistics"]
 
 NormMode = Literal["task", "running", "layer", "none"]
 NORM_MODES: tuple[str, ...] = ("task", "running", "layer", "none")
+
+
+@dataclass
+class SupportStatistics:
+    """``"task"``-mode statistics of a support set, one ``(mean, variance)`` pair ``[T, C]`` per norm layer.
+
+    Pass an empty record with the support's forward pass: each ``"task"`` norm appends the statistics it
+    normalized with, and the record is ``complete`` after the pass. Pass the complete record with the query's
+    forward pass (same tasks, same order): each layer normalizes with the support's statistics. The tensors
+    keep their autograd history, so a meta-gradient flows through them (as TaskNorm's does).
+    """
+
+    layers: list[tuple[Tensor, Tensor]] = field(default_factory=list)
+    complete: bool = False
+
+    def moments(self, norm: "TaskNorm", x: Tensor, layout: TaskLayout, index: int) -> tuple[Tensor, Tensor]:
+        """The statistics layer ``index`` normalizes with: recorded ones, or those of ``x`` (then recorded)."""
+        if self.complete:
+            if index >= len(self.layers):
+                raise ValueError(f"the support statistics have {len(self.layers)} layers; layer {index} asked for")
+            mean, var = self.layers[index]
+            if mean.shape[0] != layout.n_tasks:
+                raise ValueError(f"the support statistics cover {mean.shape[0]} tasks, this batch has "
+                                 f"{layout.n_tasks}: pass the query of the same tasks, in the same order")
+            return mean, var
+        mean, var = norm.task_moments(x, layout)
+        self.layers.append((mean, var))
+        return mean, var
 
 
 class TaskNorm(nn.Module):
@@ -65,14 +98,26 @@ class TaskNorm(nn.Module):
         var = scatter(centred.pow(2), layout.row_task, dim=0, dim_size=layout.n_tasks, reduce="mean")
         return mean, var, centred
 
-    def forward(self, x: Tensor, layout: TaskLayout) -> Tensor:
+    def task_moments(self, x: Tensor, layout: TaskLayout) -> tuple[Tensor, Tensor]:
+        """Per-task mean and biased variance ``[T, C]`` of ``x`` (what ``"task"`` mode normalizes with)."""
+        mean, var, _ = self._task_stats(_at_least_float32(x), layout)
+        return mean, var
+
+    def forward(self, x: Tensor, layout: TaskLayout, moments: tuple[Tensor, Tensor] | None = None) -> Tensor:
+        """Normalized ``x``; ``moments``: ``"task"`` mode's per-task ``(mean, var)`` taken from elsewhere (the
+        support), instead of those of ``x`` itself."""
         if self.mode == "none":
             return x
         weight_stacked = is_stacked(self.weight, 1)
         bias = layout.rows(self.bias) if is_stacked(self.bias, 1) else self.bias
         if self.mode == "task":  # the affine weight is folded into the per-task scale: one [N, C] gather
-            _, var, centred = self._task_stats(x, layout)
-            return torch.addcmul(bias, centred, layout.rows(torch.rsqrt(var + self.eps) * self.weight))
+            x = _at_least_float32(x)  # moments of a few support graphs in bf16 would be too coarse
+            if moments is None:
+                _, var, centred = self._task_stats(x, layout)
+            else:
+                mean, var = moments
+                centred = x - layout.rows(mean.to(x.dtype))
+            return torch.addcmul(bias, centred, layout.rows(torch.rsqrt(var.to(x.dtype) + self.eps) * self.weight))
         if self.mode == "layer":  # fused kernel; the affine part is folded in when it is shared by all tasks
             if not weight_stacked and not is_stacked(self.bias, 1):
                 return F.layer_norm(x, (self.channels,), self.weight, self.bias, self.eps)
@@ -93,3 +138,7 @@ class TaskNorm(nn.Module):
 
     def __repr__(self) -> str:
         return f"{self.__class__.__name__}({self.channels}, mode={self.mode!r})"
+
+
+def _at_least_float32(x: Tensor) -> Tensor:
+    return x.float() if x.dtype in (torch.bfloat16, torch.float16) else x
