@@ -12,19 +12,40 @@ Public API (everything else is internal and may change):
 - :func:`available_models` / :func:`load_meta_model` -- the shipped meta-trained models, model files.
 """
 
+import importlib
+from typing import Any
+
 __version__ = "0.1.0.dev0"
 
-from graphmeta.data import (  # noqa: E402  (version first: the data layer reads it)
-    InvalidSmilesError,
-    LenientSanitizationWarning,
-    MoleculeFeaturizer,
-    TaskCollection,
-    list_datasets,
-)
-from graphmeta.data.api import load_csv, load_dataset, load_task_table  # noqa: E402
-from graphmeta.data.splits import TaskSplit  # noqa: E402
-from graphmeta.models import available_models, load_meta_model  # noqa: E402
-from graphmeta.predictor import FewShotClassifier  # noqa: E402
+#: public name -> the module that defines it; imported on first use (PEP 562), so ``import graphmeta`` and the
+#: command line's help need neither torch nor RDKit
+_PUBLIC: dict[str, str] = {
+    "InvalidSmilesError": "graphmeta.data",
+    "LenientSanitizationWarning": "graphmeta.data",
+    "MoleculeFeaturizer": "graphmeta.data",
+    "TaskCollection": "graphmeta.data",
+    "list_datasets": "graphmeta.data",
+    "load_csv": "graphmeta.data.api",
+    "load_dataset": "graphmeta.data.api",
+    "load_task_table": "graphmeta.data.api",
+    "TaskSplit": "graphmeta.data.splits",
+    "available_models": "graphmeta.models",
+    "load_meta_model": "graphmeta.models",
+    "FewShotClassifier": "graphmeta.predictor",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _PUBLIC:
+        raise AttributeError(f"module 'graphmeta' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_PUBLIC[name]), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_PUBLIC))
+
 
 __all__ = [
     "__version__",

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+import graphmeta
 from graphmeta.cli.main import main
 
 
@@ -67,3 +68,26 @@ def test_data_list_and_verify(tmp_path: Path, capsys: pytest.CaptureFixture[str]
 def test_console_script_runs() -> None:
     result = subprocess.run([sys.executable, "-m", "graphmeta", "--version"], capture_output=True, text=True)
     assert result.returncode == 0 and result.stdout.startswith("graphmeta ")
+
+
+def test_help_version_and_plain_import_need_neither_torch_nor_rdkit() -> None:
+    """``graphmeta --help`` took 6.8 s importing torch and PyG; it, ``--version``, an unknown subcommand and
+    ``import graphmeta`` now import neither (each subcommand's module loads only when it is named)."""
+    script = ("import sys, contextlib, io\n"
+              "import graphmeta\n"
+              "from graphmeta.cli.main import main\n"
+              "for argv in (['--help'], ['--version'], ['data', '--help'], ['nonsense']):\n"
+              "    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):\n"
+              "        try:\n"
+              "            main(argv)\n"
+              "        except SystemExit:\n"
+              "            pass\n"
+              "print(sorted(m for m in ('torch', 'torch_geometric', 'rdkit') if m in sys.modules))\n"
+              "print(graphmeta.TaskSplit.__name__, 'load_dataset' in dir(graphmeta))\n")
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    loaded, public = proc.stdout.splitlines()
+    assert loaded == "[]"
+    assert public == "TaskSplit True"  # the public API still resolves, on first use
+    with pytest.raises(AttributeError, match="no attribute 'nothing_here'"):
+        graphmeta.nothing_here

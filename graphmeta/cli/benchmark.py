@@ -41,10 +41,6 @@ _SHARED_OPTIONS = {"seeds": "seeds", "hidden": "hidden_channels", "layers": "num
 
 
 class BenchmarkCommand(Subcommand):
-    name = "benchmark"
-    help = ("run a few-shot benchmark protocol (PAR MoleculeNet: tox21, sider, muv, toxcast; FS-Mol: fsmol; "
-            "TU graph classification: triangles, letter-high, enzymes, coil-del) and write its results")
-
     @classmethod
     def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("benchmark", choices=BENCHMARKS, help="protocol / dataset")

@@ -17,9 +17,6 @@ from graphmeta.cli.base import Subcommand, add_data_dir_argument, add_dataset_ar
 
 
 class DataCommand(Subcommand):
-    name = "data"
-    help = "list, download, verify or summarize datasets"
-
     @classmethod
     def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
         actions = parser.add_subparsers(dest="action", required=True, metavar="action")

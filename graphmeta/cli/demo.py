@@ -30,9 +30,6 @@ DEMO_LEARNERS = {"ProtoNet": method_overrides("protonet"), "MAML": method_overri
 
 
 class DemoCommand(Subcommand):
-    name = "demo"
-    help = "meta-train ProtoNet and MAML on embedded Tox21 and compare them 10-shot with RF/kNN on ECFP4"
-
     @classmethod
     def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("--shots", type=int, default=10, help="positives (and negatives) per support (default 10)")

@@ -20,9 +20,6 @@ from graphmeta.cli.base import Subcommand, add_data_dir_argument, task_indices
 
 
 class EvaluateCommand(Subcommand):
-    name = "evaluate"
-    help = "score a model's K-shot ROC-AUC on held-out tasks of a dataset (per task and mean)"
-
     @classmethod
     def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
         from graphmeta.predictor import HEADS

@@ -9,39 +9,82 @@ as Python's documentation recommends for a broken pipe.
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import sys
+from dataclasses import dataclass
 from typing import Sequence
 
 from graphmeta import __version__
-from graphmeta.benchmarks.record import command_line
 from graphmeta.cli.base import Subcommand
-from graphmeta.cli.benchmark import BenchmarkCommand
-from graphmeta.cli.data import DataCommand
-from graphmeta.cli.demo import DemoCommand
-from graphmeta.cli.evaluate import EvaluateCommand
-from graphmeta.cli.predict import EmbedCommand, PredictCommand
-from graphmeta.cli.pretrain import PretrainCommand
-from graphmeta.cli.train import TrainCommand
-
-SUBCOMMANDS: tuple[type[Subcommand], ...] = (PredictCommand, TrainCommand, EvaluateCommand, EmbedCommand,
-                                              BenchmarkCommand, PretrainCommand, DataCommand, DemoCommand)
 
 
-def build_parser() -> argparse.ArgumentParser:
+@dataclass(frozen=True)
+class SubcommandSpec:
+    """A subcommand's name, the module and class that implement it (imported only when it runs or its help is
+    asked for: ``graphmeta --help`` and argument errors need no torch), and its help line."""
+
+    name: str
+    module: str
+    cls: str
+    help: str
+
+    def load(self) -> type[Subcommand]:
+        return getattr(importlib.import_module(self.module), self.cls)
+
+
+SUBCOMMANDS: tuple[SubcommandSpec, ...] = (
+    SubcommandSpec("predict", "graphmeta.cli.predict", "PredictCommand",
+                   "adapt a model to a labelled support CSV and write probabilities for a query CSV"),
+    SubcommandSpec("train", "graphmeta.cli.train", "TrainCommand",
+                   "meta-train a few-shot model on a named dataset or a CSV and write model.pt"),
+    SubcommandSpec("evaluate", "graphmeta.cli.evaluate", "EvaluateCommand",
+                   "score a model's K-shot ROC-AUC on held-out tasks of a dataset (per task and mean)"),
+    SubcommandSpec("embed", "graphmeta.cli.predict", "EmbedCommand",
+                   "write the model backbone's embedding of every molecule of a CSV (.csv or .npy); a model trained "
+                   "with --norm task normalizes them with the statistics of the whole file (it has no support set)"),
+    SubcommandSpec("benchmark", "graphmeta.cli.benchmark", "BenchmarkCommand",
+                   "run a few-shot benchmark protocol (PAR MoleculeNet: tox21, sider, muv, toxcast; FS-Mol: fsmol; "
+                   "TU graph classification: triangles, letter-high, enzymes, coil-del) and write its results"),
+    SubcommandSpec("pretrain", "graphmeta.cli.pretrain", "PretrainCommand",
+                   "pretrain the GNN backbone (attribute masking / graph contrastive on unlabeled molecules, or "
+                   "multitask on a dataset's tasks); writes encoder.pt, resumable"),
+    SubcommandSpec("data", "graphmeta.cli.data", "DataCommand", "list, download, verify or summarize datasets"),
+    SubcommandSpec("demo", "graphmeta.cli.demo", "DemoCommand",
+                   "meta-train ProtoNet and MAML on embedded Tox21 and compare them 10-shot with RF/kNN on ECFP4"),
+)
+
+
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The ``graphmeta`` parser. Only the subcommand named in ``argv`` gets its arguments (and its module
+    imported); ``argv=None`` builds every subcommand's (documentation, tests)."""
+    chosen = _chosen(argv)
     parser = argparse.ArgumentParser(prog="graphmeta", description="Few-shot property prediction on graphs.")
     parser.add_argument("--version", action="version", version=f"graphmeta {__version__}")
     parser.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
     sub = parser.add_subparsers(dest="command", required=True, metavar="command")
-    for command in SUBCOMMANDS:
-        command.add_arguments(sub.add_parser(command.name, help=command.help, description=command.help))
+    for spec in SUBCOMMANDS:
+        subparser = sub.add_parser(spec.name, help=spec.help, description=spec.help)
+        if chosen is None or spec.name == chosen:
+            spec.load().add_arguments(subparser)
     return parser
 
 
+def _chosen(argv: Sequence[str] | None) -> str | None:
+    """The subcommand ``argv`` names (its first word that is one), ``""`` if none, ``None`` for all."""
+    if argv is None:
+        return None
+    names = {spec.name for spec in SUBCOMMANDS}
+    return next((a for a in argv if a in names), "")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    words = sys.argv[1:] if argv is None else list(argv)
+    args = build_parser(words).parse_args(words)
+    from graphmeta.benchmarks.record import command_line
+
     args.invocation = command_line(argv)  # what result records store as the command that made them
-    command = next(c for c in SUBCOMMANDS if c.name == args.command)
+    command = next(spec for spec in SUBCOMMANDS if spec.name == args.command).load()
     try:
         code = command.run(args)
         sys.stdout.flush()  # here, so that a reader gone away is a BrokenPipeError caught below, not at exit

@@ -65,9 +65,6 @@ def _query_inputs(path: Path, smiles: list[str], featurizer: Any, on_invalid: st
 
 
 class PredictCommand(Subcommand):
-    name = "predict"
-    help = "adapt a model to a labelled support CSV and write probabilities for a query CSV"
-
     @classmethod
     def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
         from graphmeta.predictor import HEADS
@@ -142,10 +139,6 @@ class PredictCommand(Subcommand):
 
 
 class EmbedCommand(Subcommand):
-    name = "embed"
-    help = ("write the model backbone's embedding of every molecule of a CSV (.csv or .npy); a model trained with "
-            "--norm task normalizes them with the statistics of the whole file (it has no support set)")
-
     @classmethod
     def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("input", type=Path, help="CSV with a SMILES column")

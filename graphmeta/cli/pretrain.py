@@ -19,10 +19,6 @@ from graphmeta.pretrain.config import DEVICES, LR_SCHEDULES, PRECISIONS
 
 
 class PretrainCommand(Subcommand):
-    name = "pretrain"
-    help = ("pretrain the GNN backbone (attribute masking / graph contrastive on unlabeled molecules, or multitask on "
-            "a dataset's tasks); writes encoder.pt, resumable")
-
     @classmethod
     def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
         source = parser.add_argument_group("molecules")

@@ -37,9 +37,6 @@ def _fits(collection: Any, task: int, shots: int) -> bool:
 
 
 class TrainCommand(Subcommand):
-    name = "train"
-    help = "meta-train a few-shot model on a named dataset or a CSV and write model.pt"
-
     @classmethod
     def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
         add_dataset_arguments(parser)
