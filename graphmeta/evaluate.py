@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Sequence
 
+import numpy as np
 import pandas as pd
 import torch
 
@@ -19,7 +20,7 @@ from graphmeta.meta.base import MetaLearner
 from graphmeta.runtime import deterministic
 
 __all__ = ["EVAL_STREAM", "EpisodeResult", "sample_eval_episodes", "predict_episodes", "evaluate_episodes",
-           "summarize_by_task"]
+           "score_episodes", "summarize_by_task"]
 
 #: Tag of the evaluation episode stream (training uses ``episode_rng(seed, step)``).
 EVAL_STREAM = 1
@@ -27,13 +28,16 @@ EVAL_STREAM = 1
 
 @dataclass(frozen=True)
 class EpisodeResult:
-    """One evaluated episode."""
+    """One evaluated episode: the metric, and for binary tasks the calibration of P(positive) on the query
+    (Brier score and expected calibration error, :mod:`graphmeta.metrics`; ``None`` for N-way episodes)."""
 
     task: int
     draw: int
     metric: float
     n_support: int
     n_query: int
+    brier: float | None = None
+    ece: float | None = None
 
 
 def sample_eval_episodes(collection: TaskCollection, tasks: Sequence[int], sampler: EpisodeSampler, draws: int,
@@ -64,22 +68,31 @@ def evaluate_episodes(learner: MetaLearner, collection: TaskCollection, episodes
                       metric: str = "roc_auc", tasks_per_batch: int = 1,
                       device: torch.device | str = "cpu") -> list[EpisodeResult]:
     """One metric value per episode (``"roc_auc"`` or ``"delta_auprc"`` for binary tasks, ``"accuracy"``)."""
+    return score_episodes(episodes, predict_episodes(learner, collection, episodes, tasks_per_batch, device), metric)
+
+
+def score_episodes(episodes: Sequence[Episode], probabilities: Sequence[torch.Tensor | np.ndarray],
+                   metric: str = "roc_auc") -> list[EpisodeResult]:
+    """Each episode's :class:`EpisodeResult` from its query's class probabilities ``[n_query, n_way]`` (draws
+    numbered per task in order); binary metrics come with the Brier score and ECE of column 1."""
     from graphmeta import metrics
 
-    probs = predict_episodes(learner, collection, episodes, tasks_per_batch, device)
+    if metric not in ("roc_auc", "delta_auprc", "accuracy"):
+        raise ValueError(f"unknown metric {metric!r}; use 'roc_auc', 'delta_auprc' or 'accuracy'")
     results, draw_of = [], {}
-    for episode, p in zip(episodes, probs):
+    for episode, p in zip(episodes, probabilities):
+        p = np.asarray(p, dtype=np.float64)
         draw = draw_of.get(episode.task, 0)
         draw_of[episode.task] = draw + 1
-        y = episode.query_y.numpy()
+        y = np.asarray(episode.query_y)
+        calibration = {}
         if metric == "accuracy":
-            value = metrics.accuracy(y, p.argmax(-1).numpy())
-        elif metric in ("roc_auc", "delta_auprc"):
-            value = getattr(metrics, metric)(y, p[:, 1].numpy())
+            value = metrics.accuracy(y, p.argmax(-1))
         else:
-            raise ValueError(f"unknown metric {metric!r}; use 'roc_auc', 'delta_auprc' or 'accuracy'")
-        results.append(EpisodeResult(task=episode.task, draw=draw, metric=float(value),
-                                     n_support=len(episode.support), n_query=len(episode.query)))
+            value = getattr(metrics, metric)(y, p[:, 1])
+            calibration = {"brier": metrics.brier_score(y, p[:, 1]), "ece": metrics.expected_calibration_error(y, p[:, 1])}
+        results.append(EpisodeResult(task=episode.task, draw=draw, metric=float(value), n_support=len(episode.support),
+                                     n_query=len(episode.query), **calibration))
     return results
 
 

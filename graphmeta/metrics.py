@@ -4,6 +4,8 @@
 - :func:`delta_auprc`: average precision minus the positive fraction of the query (FS-Mol's metric,
   0 for a random ranking, ``1 - positive fraction`` for a perfect one);
 - :func:`accuracy`: fraction of correct hard predictions;
+- :func:`brier_score` and :func:`expected_calibration_error`: how well predicted probabilities match observed
+  frequencies (a ranking metric such as ROC-AUC cannot tell a P(active) of 0.001 from one of 0.4);
 - :func:`mean_ci95` and :func:`summarize`: aggregate per-episode scores.
 
 All functions accept NumPy arrays, Python sequences or PyTorch tensors (any device, with or without grad).
@@ -19,7 +21,8 @@ import numpy as np
 if TYPE_CHECKING:  # torch is optional here: only named in the type
     import torch
 
-__all__ = ["roc_auc", "delta_auprc", "accuracy", "mean_ci95", "summarize"]
+__all__ = ["roc_auc", "delta_auprc", "accuracy", "brier_score", "expected_calibration_error", "mean_ci95",
+           "summarize"]
 
 ArrayLike = Union[np.ndarray, Sequence[float], "torch.Tensor"]
 
@@ -39,15 +42,21 @@ def _to_numpy(values: Any, name: str) -> np.ndarray:
     return arr
 
 
-def _binary_pair(y_true: ArrayLike, scores: ArrayLike, metric: str) -> tuple[np.ndarray, np.ndarray]:
+def _labels_and_values(y_true: ArrayLike, values: ArrayLike, metric: str, name: str) -> tuple[np.ndarray, np.ndarray]:
+    """0/1 labels and as many values (``name`` in messages), as NumPy arrays; clear errors otherwise."""
     y = _to_numpy(y_true, "y_true")
-    s = _to_numpy(scores, "scores")
-    if y.shape != s.shape:
-        raise ValueError(f"{metric}: y_true has {y.shape[0]} entries but scores has {s.shape[0]}")
+    v = _to_numpy(values, name)
+    if y.shape != v.shape:
+        raise ValueError(f"{metric}: y_true has {y.shape[0]} entries but {name} has {v.shape[0]}")
     if y.size == 0:
         raise ValueError(f"{metric}: empty input")
     if not np.isin(y, (0.0, 1.0)).all():
         raise ValueError(f"{metric}: y_true must hold binary labels 0/1, found {np.unique(y)[:5].tolist()}")
+    return y, v
+
+
+def _binary_pair(y_true: ArrayLike, scores: ArrayLike, metric: str) -> tuple[np.ndarray, np.ndarray]:
+    y, s = _labels_and_values(y_true, scores, metric, "scores")
     if np.isnan(s).any():
         raise ValueError(f"{metric}: scores contain NaN")
     n_pos = int(y.sum())
@@ -96,6 +105,37 @@ def accuracy(y_true: ArrayLike, predicted: ArrayLike) -> float:
     if y.size == 0:
         raise ValueError("accuracy: empty input")
     return float((y == p).mean())
+
+
+def _probability_pair(y_true: ArrayLike, probabilities: ArrayLike, metric: str) -> tuple[np.ndarray, np.ndarray]:
+    y, p = _labels_and_values(y_true, probabilities, metric, "probabilities")
+    if not (np.isfinite(p).all() and (p >= 0).all() and (p <= 1).all()):
+        raise ValueError(f"{metric}: probabilities must lie in [0, 1] (no NaN)")
+    return y, p
+
+
+def brier_score(y_true: ArrayLike, probabilities: ArrayLike) -> float:
+    """Mean squared difference between P(positive) and the 0/1 label: 0 is perfect, 0.25 is a constant 0.5.
+
+    Defined with one class too (unlike ROC-AUC). Raises ``ValueError`` on non-binary labels, probabilities outside
+    [0, 1] or different lengths."""
+    y, p = _probability_pair(y_true, probabilities, "Brier score")
+    return float(np.mean((p - y) ** 2))
+
+
+def expected_calibration_error(y_true: ArrayLike, probabilities: ArrayLike, n_bins: int = 10) -> float:
+    """Expected calibration error of P(positive): probabilities binned into ``n_bins`` equal-width bins on [0, 1]
+    (the last bin closed), and the gap between each bin's mean probability and its fraction of positives,
+    weighted by the bin's share of the molecules. 0 when, in every bin, the probabilities match the observed
+    frequency; a model saying 0.001 for molecules of which half are active scores about 0.5.
+    """
+    if n_bins < 1:
+        raise ValueError(f"n_bins must be at least 1, got {n_bins}")
+    y, p = _probability_pair(y_true, probabilities, "expected calibration error")
+    bins = np.minimum((p * n_bins).astype(np.int64), n_bins - 1)
+    counts = np.bincount(bins, minlength=n_bins)
+    gap = np.abs(np.bincount(bins, weights=p, minlength=n_bins) - np.bincount(bins, weights=y, minlength=n_bins))
+    return float(gap.sum() / counts.sum())
 
 
 def _finite_values(values: ArrayLike, what: str) -> np.ndarray:

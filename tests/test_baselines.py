@@ -191,3 +191,23 @@ def test_evaluate_checks_the_cache(tox21, episodes) -> None:
     small.fingerprints = np.zeros((3, 2048), dtype=np.uint8)
     with pytest.raises(ValueError, match="cache"):
         evaluate_fingerprint_baseline(RandomForestBaseline, tox21, episodes, small)
+
+
+def test_baseline_results_carry_the_calibration_of_their_probabilities() -> None:
+    from graphmeta import metrics
+    from graphmeta.baselines.fingerprints import RandomForestBaseline, fingerprint_baseline_probabilities
+    from graphmeta.benchmarks.common import baseline_results
+    from graphmeta.data.api import load_dataset
+    from graphmeta.data.episodes import KShotSampler
+    from graphmeta.evaluate import sample_eval_episodes
+
+    tox21 = load_dataset("tox21", progress=False)
+    episodes = sample_eval_episodes(tox21, [9, 10], KShotSampler(5, n_query=40), 2, seed=0)
+    results = baseline_results(tox21, "rf", 0, episodes, None)
+    probs = fingerprint_baseline_probabilities(lambda: RandomForestBaseline(random_state=0), tox21, episodes)
+    for r, e, p in zip(results, episodes, probs):
+        np.testing.assert_allclose(p.sum(1), 1.0)
+        assert r.metric == metrics.roc_auc(e.query_y, p[:, 1])
+        assert r.brier == metrics.brier_score(e.query_y, p[:, 1])
+        assert r.ece == metrics.expected_calibration_error(e.query_y, p[:, 1])
+    assert [r.draw for r in results] == [0, 1, 0, 1]

@@ -66,6 +66,9 @@ def test_quick_protocol_runs_end_to_end_and_is_deterministic(tox21, tmp_path: Pa
     s = result["summary"]
     assert s["n_seeds"] == 2
     assert s["gap"]["mean"] == pytest.approx(s["train_roc_auc"]["mean"] - s["test_roc_auc"]["mean"])
+    for key in ("test_brier", "test_ece"):  # calibration of P(active) beside the ranking metric
+        assert all(0 <= seed[key] <= 1 for seed in result["seeds"])
+        assert s[key]["mean"] == pytest.approx(sum(seed[key] for seed in result["seeds"]) / 2)
     assert result["published"]["PAR"] == 82.06
     again = run_molnet(tox21, "protonet", settings, progress=False)
     assert [x["test_roc_auc"] for x in again["seeds"]] == [x["test_roc_auc"] for x in result["seeds"]]
@@ -186,6 +189,8 @@ def test_fsmol_quick_selects_on_valid_tasks_and_never_trains_on_test_tasks(fsmol
     assert all("val_delta_auprc" in h and "train_delta_auprc" in h for h in seed["history"])
     assert seed["best_step"] in (2, 4)
     assert result["summary"]["by_size"]["16"]["mean"] == pytest.approx(seed["by_size"]["16"]["delta_auprc"])
+    assert 0 <= seed["by_size"]["16"]["test_ece"] <= 1 and 0 <= seed["by_size"]["16"]["test_brier"] <= 1
+    assert result["summary"]["calibration_by_size"]["16"]["test_ece"]["mean"] == seed["by_size"]["16"]["test_ece"]
 
 
 def test_fsmol_support_too_large_is_skipped_and_counted(fsmol) -> None:

@@ -117,9 +117,12 @@ def test_embed_and_evaluate(model: Path, csvs: tuple[Path, Path], tmp_path: Path
     results = tmp_path / "eval.json"
     result = _run("evaluate", "--model", str(model), "--tasks", "SR-HSE", "--shots", "2", "--draws", "2",
                   "--json", str(results), "--no-progress")
-    assert "SR-HSE" in result.stdout and "mean over tasks" in result.stdout
+    assert "SR-HSE" in result.stdout and "mean over tasks" in result.stdout and "brier" in result.stdout
     episodes = json.loads(results.read_text())["episodes"]
-    assert len(episodes) == 2 and all(0 <= e["roc_auc"] <= 1 for e in episodes)
+    assert len(episodes) == 2 and all(0 <= e[k] <= 1 for e in episodes for k in ("roc_auc", "brier", "ece"))
+    row = next(line for line in result.stdout.splitlines() if line.startswith("SR-HSE")).split()
+    assert float(row[3]) == pytest.approx(np.mean([e["brier"] for e in episodes]), abs=1e-4)
+    assert float(row[4]) == pytest.approx(np.mean([e["ece"] for e in episodes]), abs=1e-4)
 
 
 def test_train_on_a_csv_skips_and_reports_tasks_too_small(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

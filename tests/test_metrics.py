@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from graphmeta import metrics
 from graphmeta.metrics import accuracy, delta_auprc, mean_ci95, roc_auc, summarize
 
 Y = [0, 0, 1, 0, 1, 1, 0, 0]
@@ -87,3 +88,31 @@ def test_summarize() -> None:
     assert single["n"] == 1 and single["mean"] == 0.7 and math.isnan(single["std"])
     with pytest.raises(ValueError, match="empty"):
         summarize([])
+
+
+def test_brier_score_matches_scikit_learn_and_takes_one_class() -> None:
+    from sklearn.metrics import brier_score_loss
+
+    rng = np.random.default_rng(0)
+    y, p = rng.integers(0, 2, 50), rng.random(50)
+    assert metrics.brier_score(y, p) == pytest.approx(brier_score_loss(y, p), abs=1e-15)
+    assert metrics.brier_score([1, 1], [1.0, 0.5]) == pytest.approx(0.125)
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        metrics.brier_score([0, 1], [0.5, 1.2])
+
+
+def test_expected_calibration_error_hand_computed_and_in_the_limits() -> None:
+    # bins of width 0.5: {0.1, 0.2} (labels 0, 1) and {0.8, 0.9} (labels 1, 1)
+    # |0.3 - 1| / 4 + |1.7 - 2| / 4 = 0.25
+    assert metrics.expected_calibration_error([0, 1, 1, 1], [0.1, 0.2, 0.8, 0.9], n_bins=2) == pytest.approx(0.25)
+    assert metrics.expected_calibration_error([0, 1], [0.0, 1.0]) == 0.0  # 1.0 falls in the last bin
+    rng = np.random.default_rng(1)
+    p = rng.random(200_000)
+    calibrated = (rng.random(p.size) < p).astype(int)
+    assert metrics.expected_calibration_error(calibrated, p) < 0.01
+    half_active = np.arange(1000) % 2
+    assert metrics.expected_calibration_error(half_active, np.full(1000, 0.001)) == pytest.approx(0.499)
+    with pytest.raises(ValueError, match="binary labels"):
+        metrics.expected_calibration_error([0, 2], [0.1, 0.2])
+    with pytest.raises(ValueError, match="n_bins"):
+        metrics.expected_calibration_error([0, 1], [0.1, 0.2], n_bins=0)

@@ -6,8 +6,9 @@ from graphmeta.baselines.fingerprints import (
     RandomForestBaseline,
     ecfp4,
     evaluate_fingerprint_baseline,
+    fingerprint_baseline_probabilities,
     tanimoto_distance,
 )
 
 __all__ = ["ecfp4", "FingerprintCache", "RandomForestBaseline", "KNNBaseline", "evaluate_fingerprint_baseline",
-           "tanimoto_distance"]
+           "fingerprint_baseline_probabilities", "tanimoto_distance"]

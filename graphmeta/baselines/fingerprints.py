@@ -29,6 +29,7 @@ __all__ = [
     "KNNBaseline",
     "tanimoto_distance",
     "evaluate_fingerprint_baseline",
+    "fingerprint_baseline_probabilities",
 ]
 
 
@@ -291,14 +292,14 @@ def tanimoto_distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.clip(dist, 0.0, 1.0)
 
 
-def evaluate_fingerprint_baseline(
+def fingerprint_baseline_probabilities(
     model_factory: Callable[[], Any] | BaseEstimator,
     collection: Any,
     episodes: Iterable[Any],
     cache: FingerprintCache | None = None,
-    metric: str = "roc_auc",
-) -> list[float]:
-    """One query metric value per episode: a fresh model fitted on the support fingerprints scores the query.
+) -> list[np.ndarray]:
+    """``[n_query, 2]`` class probabilities per episode: a fresh model fitted on the support fingerprints scores
+    the query (column 1: P(positive)).
 
     Args:
         model_factory: callable returning an unfitted classifier (e.g. ``RandomForestBaseline`` or
@@ -306,14 +307,7 @@ def evaluate_fingerprint_baseline(
         collection: the collection the episodes were drawn from.
         episodes: binary-task :class:`~graphmeta.data.episodes.Episode` objects.
         cache: fingerprints of ``collection`` (computed here when omitted).
-        metric: ``"roc_auc"`` or ``"delta_auprc"`` (AUPRC minus the query's positive fraction, FS-Mol's metric).
     """
-    from graphmeta import metrics
-
-    if metric not in ("roc_auc", "delta_auprc"):
-        raise ValueError(f"unknown metric {metric!r}; use 'roc_auc' or 'delta_auprc'")
-    score = getattr(metrics, metric)
-
     if isinstance(model_factory, BaseEstimator):
         template = model_factory
         model_factory = lambda: clone(template)  # noqa: E731
@@ -321,11 +315,29 @@ def evaluate_fingerprint_baseline(
         cache = FingerprintCache(collection)
     elif len(cache) != len(collection):
         raise ValueError(f"fingerprint cache holds {len(cache)} molecules but {collection!r} has {len(collection)}")
-    values = []
+    out = []
     for episode in episodes:
         model = model_factory()
         model.fit(cache[episode.support], _to_numpy(episode.support_y))
         proba = model.predict_proba(cache[episode.query])
         positive = int(np.flatnonzero(np.asarray(model.classes_) == 1)[0])
-        values.append(score(episode.query_y, proba[:, positive]))
-    return values
+        out.append(np.stack([1.0 - proba[:, positive], proba[:, positive]], axis=1))
+    return out
+
+
+def evaluate_fingerprint_baseline(
+    model_factory: Callable[[], Any] | BaseEstimator,
+    collection: Any,
+    episodes: Iterable[Any],
+    cache: FingerprintCache | None = None,
+    metric: str = "roc_auc",
+) -> list[float]:
+    """One query metric value per episode (``"roc_auc"`` or ``"delta_auprc"``, FS-Mol's metric) of the
+    :func:`fingerprint_baseline_probabilities` of the same arguments."""
+    from graphmeta import metrics
+
+    if metric not in ("roc_auc", "delta_auprc"):
+        raise ValueError(f"unknown metric {metric!r}; use 'roc_auc' or 'delta_auprc'")
+    episodes = list(episodes)
+    probabilities = fingerprint_baseline_probabilities(model_factory, collection, episodes, cache)
+    return [getattr(metrics, metric)(e.query_y, p[:, 1]) for e, p in zip(episodes, probabilities)]

@@ -8,16 +8,17 @@ from typing import Any, Sequence
 
 from graphmeta.data.episodes import Episode
 from graphmeta.data.tasks import TaskCollection
-from graphmeta.evaluate import EpisodeResult
+from graphmeta.evaluate import EpisodeResult, score_episodes
 
 __all__ = ["task_mean", "baseline_results", "mean_std"]
 
 
-def task_mean(results: Sequence[EpisodeResult]) -> tuple[float, dict[int, float]]:
-    """Mean over tasks of each task's mean over draws, and the per-task means (every task weighs the same)."""
+def task_mean(results: Sequence[EpisodeResult], field: str = "metric") -> tuple[float, dict[int, float]]:
+    """Mean over tasks of each task's mean over draws of ``field`` (``"metric"``, ``"brier"``, ``"ece"``), and the
+    per-task means (every task weighs the same)."""
     by_task: dict[int, list[float]] = {}
     for r in results:
-        by_task.setdefault(r.task, []).append(r.metric)
+        by_task.setdefault(r.task, []).append(getattr(r, field))
     per_task = {t: statistics.fmean(v) for t, v in by_task.items()}
     return statistics.fmean(per_task.values()), per_task
 
@@ -25,19 +26,17 @@ def task_mean(results: Sequence[EpisodeResult]) -> tuple[float, dict[int, float]
 def baseline_results(collection: TaskCollection, method: str, seed: int, episodes: Sequence[Episode], cache: Any,
                      metric: str = "roc_auc") -> list[EpisodeResult]:
     """``"rf"`` or ``"knn"`` on ECFP4, fitted on each episode's support alone, scored on its query."""
-    from graphmeta.baselines.fingerprints import KNNBaseline, RandomForestBaseline, evaluate_fingerprint_baseline
+    from graphmeta.baselines.fingerprints import KNNBaseline, RandomForestBaseline, fingerprint_baseline_probabilities
 
     def factory() -> Any:
         return RandomForestBaseline(random_state=seed) if method == "rf" else KNNBaseline()
 
-    values = evaluate_fingerprint_baseline(factory, collection, episodes, cache, metric=metric)
-    draw_of: dict[int, int] = {}
-    out = []
-    for e, v in zip(episodes, values):
-        draw_of[e.task] = draw_of.get(e.task, -1) + 1
-        out.append(EpisodeResult(task=e.task, draw=draw_of[e.task], metric=v, n_support=len(e.support),
-                                 n_query=len(e.query)))
-    return out
+    return score_episodes(episodes, fingerprint_baseline_probabilities(factory, collection, episodes, cache), metric)
+
+
+def calibration(results: Sequence[EpisodeResult]) -> dict[str, float]:
+    """``{"test_brier", "test_ece"}``: task means of the episodes' Brier score and expected calibration error."""
+    return {"test_brier": task_mean(results, "brier")[0], "test_ece": task_mean(results, "ece")[0]}
 
 
 def mean_std(values: Sequence[float], scale: float = 1.0) -> dict[str, float]:

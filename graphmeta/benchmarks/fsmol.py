@@ -26,7 +26,7 @@ from typing import Any, Sequence
 import numpy as np
 from tqdm.auto import tqdm
 
-from graphmeta.benchmarks.common import baseline_results, mean_std, task_mean
+from graphmeta.benchmarks.common import baseline_results, calibration, mean_std, task_mean
 from graphmeta.benchmarks.methods import BASELINE_METHODS, META_METHODS, fingerprint_options, method_overrides
 from graphmeta.benchmarks.published import FSMOL_PUBLISHED, FSMOL_SOURCE
 from graphmeta.data.episodes import Episode, NotEnoughExamplesError, StratifiedSupportSampler, episode_rng
@@ -165,8 +165,10 @@ def run_fsmol(collection: TaskCollection, method: str, settings: FsmolSettings, 
         for size in settings.support_sizes:
             episodes, skipped = sample_stratified_episodes(collection, split.test, size, settings.draws, seed,
                                                            settings.query_cap)
-            mean, per_task = task_mean(score(episodes)) if episodes else (float("nan"), {})
+            results = score(episodes) if episodes else []
+            mean, per_task = task_mean(results) if results else (float("nan"), {})
             by_size[str(size)] = {"delta_auprc": mean, "n_tasks": len(per_task), "skipped": skipped,
+                                  **(calibration(results) if results else {}),
                                   "per_task": {collection.task_names[t]: v for t, v in per_task.items()}}
         out["by_size"] = by_size
         out["train_delta_auprc"] = task_mean(score(monitor))[0]
@@ -176,6 +178,10 @@ def run_fsmol(collection: TaskCollection, method: str, settings: FsmolSettings, 
     summary = {"n_seeds": len(seeds),
                "by_size": {str(k): mean_std([s["by_size"][str(k)]["delta_auprc"] for s in seeds])
                            for k in settings.support_sizes},
+               "calibration_by_size": {str(k): {key: mean_std([s["by_size"][str(k)][key] for s in seeds])
+                                                for key in ("test_brier", "test_ece")
+                                                if all(key in s["by_size"][str(k)] for s in seeds)}
+                                       for k in settings.support_sizes},
                "train_delta_auprc": mean_std([s["train_delta_auprc"] for s in seeds]),
                "gap_at_first_size": mean_std([s["train_delta_auprc"] - s["by_size"][first]["delta_auprc"]
                                               for s in seeds])}

@@ -40,7 +40,7 @@ from typing import Any, Callable, Sequence
 
 from tqdm.auto import tqdm
 
-from graphmeta.benchmarks.common import baseline_results, mean_std, task_mean
+from graphmeta.benchmarks.common import baseline_results, calibration, mean_std, task_mean
 from graphmeta.benchmarks.methods import BASELINE_METHODS, META_METHODS, fingerprint_options, method_overrides
 from graphmeta.benchmarks.published import MOLNET_PUBLISHED, MOLNET_SOURCE
 from graphmeta.atomic import atomic_write_json
@@ -160,18 +160,21 @@ def _run_meta_seed(collection: TaskCollection, split: TaskSplit, method: str, se
                           _config(method, settings, seed, chosen["best_step"], chosen["overrides"]),
                           progress=progress, monitor=monitor)
     result = trainer.fit()
-    test_score, test_per_task = task_mean(evaluate_episodes(trainer.learner, collection, test_episodes))
+    test = evaluate_episodes(trainer.learner, collection, test_episodes)
+    test_score, test_per_task = task_mean(test)
     train_score, _ = task_mean(evaluate_episodes(trainer.learner, collection, train_episodes))
     own_cv = {"cv": cv} if shared_cv is None else {}
     return {"test_roc_auc": test_score, "test_per_task": test_per_task, "train_roc_auc": train_score,
-            **own_cv, "retrain_history": result.history, "steps": chosen["best_step"]}
+            **calibration(test), **own_cv, "retrain_history": result.history, "steps": chosen["best_step"]}
 
 
 def _run_baseline_seed(collection: TaskCollection, method: str, seed: int, test_episodes: list[Episode],
                        train_episodes: list[Episode], cache: Any) -> dict[str, Any]:
-    test_score, test_per_task = task_mean(baseline_results(collection, method, seed, test_episodes, cache))
+    test = baseline_results(collection, method, seed, test_episodes, cache)
+    test_score, test_per_task = task_mean(test)
     train_score, _ = task_mean(baseline_results(collection, method, seed, train_episodes, cache))
-    return {"test_roc_auc": test_score, "test_per_task": test_per_task, "train_roc_auc": train_score}
+    return {"test_roc_auc": test_score, "test_per_task": test_per_task, "train_roc_auc": train_score,
+            **calibration(test)}
 
 
 def _seed_file(seed_dir: Path, name: str, method: str, settings: MolnetSettings, seed: int | str) -> Path:
@@ -286,5 +289,9 @@ def summarize_seeds(seeds: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """Mean and standard deviation over seeds of the test score (x 100), the train-task score and their gap."""
     test = [s["test_roc_auc"] for s in seeds]
     train = [s["train_roc_auc"] for s in seeds]
-    return {"n_seeds": len(seeds), "test_roc_auc": mean_std(test, 100), "train_roc_auc": mean_std(train, 100),
-            "gap": mean_std([a - b for a, b in zip(train, test)], 100)}
+    summary = {"n_seeds": len(seeds), "test_roc_auc": mean_std(test, 100), "train_roc_auc": mean_std(train, 100),
+               "gap": mean_std([a - b for a, b in zip(train, test)], 100)}
+    for key in ("test_brier", "test_ece"):  # seeds computed before calibration was recorded have none
+        if all(key in s for s in seeds):
+            summary[key] = mean_std([s[key] for s in seeds])
+    return summary

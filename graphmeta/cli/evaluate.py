@@ -54,10 +54,9 @@ class EvaluateCommand(Subcommand):
     def run(cls, args: argparse.Namespace) -> int:
         from tqdm.auto import tqdm
 
-        from graphmeta import metrics
         from graphmeta.data.api import load_dataset
         from graphmeta.data.episodes import KShotSampler
-        from graphmeta.evaluate import sample_eval_episodes
+        from graphmeta.evaluate import sample_eval_episodes, score_episodes
         from graphmeta.data.inputs import GraphInputs
         from graphmeta.models import cached_meta_model
         from graphmeta.predictor import FewShotClassifier
@@ -74,19 +73,22 @@ class EvaluateCommand(Subcommand):
             clf = FewShotClassifier(model=args.model, head=args.head, random_state=args.seed)
             clf.fit(GraphInputs.from_collection(collection, episode.support), episode.support_y.numpy())
             query = GraphInputs.from_collection(collection, episode.query)
-            proba = clf.predict_proba(query)[:, list(clf.classes_).index(1.0)]
-            records.append({"task": collection.task_names[episode.task], "roc_auc":
-                            metrics.roc_auc(episode.query_y.numpy(), proba), "n_query": len(episode.query),
+            result = score_episodes([episode], [clf.predict_proba(query)])[0]
+            records.append({"task": collection.task_names[episode.task], "roc_auc": result.metric,
+                            "brier": result.brier, "ece": result.ece, "n_query": len(episode.query),
                             "weights": clf.weights_})
         print(f"{args.head} on {meta.name} ({meta.config.learner}, trained on {meta.trained_on}): {args.shots}-shot "
-              f"ROC-AUC, {args.draws} draws per task, query = all other labelled molecules")
-        print(f"{'task':<24} {'mean':>7} {'std':>7}")
+              f"ROC-AUC, {args.draws} draws per task, query = all other labelled molecules; calibration of "
+              f"P(active): Brier score and expected calibration error (0 is perfect)")
+        print(f"{'task':<24} {'mean':>7} {'std':>7} {'brier':>7} {'ece':>7}")
         means = []
         for name in [collection.task_names[t] for t in tasks]:
-            values = [r["roc_auc"] for r in records if r["task"] == name]
-            means.append(float(np.mean(values)))
-            print(f"{name:<24} {means[-1]:>7.4f} {float(np.std(values)):>7.4f}")
-        print(f"{'mean over tasks':<24} {float(np.mean(means)):>7.4f}")
+            mine = [r for r in records if r["task"] == name]
+            means.append([float(np.mean([r[k] for r in mine])) for k in ("roc_auc", "brier", "ece")])
+            print(f"{name:<24} {means[-1][0]:>7.4f} {float(np.std([r['roc_auc'] for r in mine])):>7.4f} "
+                  f"{means[-1][1]:>7.4f} {means[-1][2]:>7.4f}")
+        overall = np.mean(means, axis=0)
+        print(f"{'mean over tasks':<24} {overall[0]:>7.4f} {'':>7} {overall[1]:>7.4f} {overall[2]:>7.4f}")
         if args.json is not None:
             args.json.write_text(json.dumps({"model": str(meta.source), "head": args.head, "shots": args.shots,
                                              "seed": args.seed, "episodes": records}, indent=1) + "\n")
