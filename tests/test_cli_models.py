@@ -67,12 +67,26 @@ def test_predict_writes_one_row_per_query_row(model: Path, csvs: tuple[Path, Pat
     assert failed.returncode == 2 and "query.csv: 1 invalid SMILES (row 5:" in failed.stderr
     out = tmp_path / "scores.csv"
     result = _run("predict", "--model", str(model), "--support", str(support), "--query", str(query),
-                  "--label-column", "active", "--head", "superlearner", "--on-invalid", "skip", "--out", str(out))
+                  "--label-column", "active", "--head", "superlearner", "--on-invalid", "keep", "--out", str(out))
     table = pd.read_csv(out)
     assert table["id"].tolist() == ["a", "b", "c", "d"]  # every row kept, in order
     assert table["probability"].iloc[:3].between(0, 1).all() and np.isnan(table["probability"].iloc[3])
     assert "C1CC" in table["error"].iloc[3] and set(table["prediction"].iloc[:3]) <= {0, 1}
     assert "scored 3 of 4 query rows (1 invalid SMILES kept with an error)" in result.stderr
+    # semicolon- and tab-separated files (spreadsheet exports) are read as such, and an existing output column is
+    # refused rather than overwritten
+    for sep, name in ((";", "semicolon.csv"), ("\t", "tabs.tsv")):
+        pd.read_csv(query).to_csv(tmp_path / name, sep=sep, index=False)
+        pd.read_csv(support).to_csv(tmp_path / f"support-{name}", sep=sep, index=False)
+        again = tmp_path / f"scores-{name}.csv"
+        _run("predict", "--model", str(model), "--support", str(tmp_path / f"support-{name}"), "--query",
+             str(tmp_path / name), "--label-column", "active", "--head", "superlearner", "--on-invalid", "keep",
+             "--out", str(again))
+        pd.testing.assert_frame_equal(pd.read_csv(again), table)
+    pd.read_csv(query).assign(probability=0.5).to_csv(tmp_path / "taken.csv", index=False)
+    taken = _run("predict", "--model", str(model), "--support", str(support), "--query", str(tmp_path / "taken.csv"),
+                 "--label-column", "active", "--on-invalid", "keep", check=False)
+    assert taken.returncode == 2 and "taken.csv already has column(s) ['probability']" in taken.stderr
 
 
 def test_predict_n_jobs_scores_a_long_query_like_one_process(model: Path, csvs: tuple[Path, Path],
@@ -89,7 +103,7 @@ def test_predict_n_jobs_scores_a_long_query_like_one_process(model: Path, csvs: 
     for jobs in ("1", "2"):
         out = tmp_path / f"scores{jobs}.csv"
         _run("predict", "--model", str(model), "--support", str(support), "--query", str(query), "--label-column",
-             "active", "--on-invalid", "skip", "--n-jobs", jobs, "--out", str(out))
+             "active", "--on-invalid", "keep", "--n-jobs", jobs, "--out", str(out))
         tables.append(pd.read_csv(out))
     errors = tables[1]["error"].notna()
     assert len(tables[1]) == len(smiles) and errors.sum() == 2  # the junk row, and row 1322, an aluminium compound
@@ -111,13 +125,20 @@ def test_predict_reports_bad_support(model: Path, csvs: tuple[Path, Path], tmp_p
 
 
 def test_embed_and_evaluate(model: Path, csvs: tuple[Path, Path], tmp_path: Path) -> None:
-    support, _ = csvs
+    support, query = csvs
     _run("embed", str(support), "--model", str(model), "--out", str(tmp_path / "emb.npy"))
     assert np.load(tmp_path / "emb.npy").shape == (8, 16)
+    bad = _run("embed", str(query), "--model", str(model), "--out", str(tmp_path / "bad.npy"), check=False)
+    assert bad.returncode == 2 and "every row needs a valid SMILES" in bad.stderr
+    assert "--on-invalid" not in bad.stderr  # embed has no such option
     results = tmp_path / "eval.json"
     result = _run("evaluate", "--model", str(model), "--tasks", "SR-HSE", "--shots", "2", "--draws", "2",
                   "--json", str(results), "--no-progress")
     assert "SR-HSE" in result.stdout and "mean over tasks" in result.stdout and "brier" in result.stdout
+    assert "warning" not in result.stderr  # SR-HSE is a test task of the model's split
+    own = _run("evaluate", "--model", str(model), "--tasks", "NR-AR", "SR-HSE", "--shots", "2", "--draws", "1",
+               "--no-progress")
+    assert "warning: the model trained (or selected its checkpoint) on ['NR-AR']" in own.stderr
     episodes = json.loads(results.read_text())["episodes"]
     assert len(episodes) == 2 and all(0 <= e[k] <= 1 for e in episodes for k in ("roc_auc", "brier", "ece"))
     row = next(line for line in result.stdout.splitlines() if line.startswith("SR-HSE")).split()
@@ -149,9 +170,27 @@ def test_train_on_a_csv_skips_and_reports_tasks_too_small(tmp_path: Path, capsys
     assert meta.molecule_featurizer().fingerprint_bits == 32  # predict makes the same fingerprints
 
 
+def test_train_on_a_csv_with_one_label_column_writes_a_model(tmp_path: Path,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    """One task leaves nothing for the Super Learner's leave-tasks-out CV: said up front, the model is written,
+    and its Super Learner weights come from the support's own CV."""
+    from graphmeta.cli.main import main
+
+    tox21 = load_dataset("tox21", progress=False)
+    pd.DataFrame({"smiles": tox21.smiles[:60], "active": [i % 2 for i in range(60)]}).to_csv(
+        tmp_path / "one.csv", index=False)
+    code = main(["train", str(tmp_path / "one.csv"), "--shots", "4", "--steps", "1", "--hidden", "8", "--layers",
+                 "1", "--meta-batch-size", "1", "--out", str(tmp_path / "run"), "--no-progress"])
+    out = capsys.readouterr().out
+    assert code == 0 and "one training task: no leave-tasks-out CV" in out
+    support = list(tox21.smiles[:10])
+    clf = FewShotClassifier(model=tmp_path / "run" / "model.pt", head="superlearner").fit(support, [0, 1] * 5)
+    assert clf.prior_strength_ == 0.0 and clf.predict_proba(list(tox21.smiles[60:65])).shape == (5, 2)
+
+
 def _predict_args(support: Path, query: Path, *extra: str) -> list[str]:
     return ["predict", "--model", SHIPPED, "--support", str(support), "--query", str(query), "--label-column", "active",
-            "--on-invalid", "skip", *extra]
+            "--on-invalid", "keep", *extra]
 
 
 def test_predict_text_labels_follow_the_python_rule(csvs: tuple[Path, Path], tmp_path: Path) -> None:

@@ -95,7 +95,7 @@ def _predict(folder: Path, support: Path, query: Path) -> tuple[int, str]:
     err = io.StringIO()
     with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
         code = main(["predict", "--model", MODEL, "--support", str(support), "--query", str(query), "--label-column",
-                     "active", "--on-invalid", "skip", "--out", str(folder / "out.csv")])
+                     "active", "--on-invalid", "keep", "--out", str(folder / "out.csv")])
     return code, err.getvalue()
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -38,9 +39,15 @@ class EvaluateCommand(Subcommand):
 
     @classmethod
     def _tasks(cls, collection: Any, meta: Any, requested: list[str] | None) -> list[int]:
-        if requested:
-            return task_indices(collection, requested)
         split = meta.info.get("split", {})
+        if requested:
+            tasks = task_indices(collection, requested)
+            seen = set(split.get("train", [])) | set(split.get("valid", []))
+            if collection.name == meta.trained_on and seen & set(tasks):
+                names = [collection.task_names[t] for t in tasks if t in seen]
+                print(f"warning: the model trained (or selected its checkpoint) on {names}: their scores measure "
+                      f"fit, not few-shot prediction on new tasks", file=sys.stderr)
+            return tasks
         if collection.name != meta.trained_on:
             raise ValueError(f"the model trained on {meta.trained_on}, not {collection.name}: pass --tasks")
         seen = set(split.get("train", [])) | set(split.get("valid", []))

@@ -4,8 +4,9 @@
 (its columns are kept, ``probability`` of the positive class and ``prediction``, 1 or 0, added). Labels follow the
 Python API's rule (:func:`graphmeta.predictor.binary_labels`): 0/1, or any labels with ``--positive-label``. An
 invalid SMILES in the support is an error naming the row; in the query it is an error too, unless ``--on-invalid
-skip``: then that row keeps an empty probability and an ``error`` cell, and the summary counts it. No row is ever
-dropped. SMILES are sanitized strictly (RDKit's valence check included) unless ``--sanitize lenient``.
+keep``: then that row is kept with an empty probability and an ``error`` cell, and the summary counts it. No row is
+ever dropped. A query that already has a ``probability``, ``prediction`` or ``error`` column is refused rather than
+overwritten. SMILES are sanitized strictly (RDKit's valence check included) unless ``--sanitize lenient``.
 
 ``embed``: the backbone's embedding of every molecule of a CSV (``.csv`` with the SMILES and ``e0..e{d-1}``, or
 ``.npy``).
@@ -48,8 +49,12 @@ def _model_featurizer(model: str, sanitize: str) -> Any:
     return featurizer.with_sanitize(sanitize)
 
 
-def _query_inputs(path: Path, smiles: list[str], featurizer: Any, on_invalid: str,
-                  n_jobs: int | None = None) -> tuple[Any, dict[int, str]]:
+#: the columns ``predict`` adds to the query table
+OUTPUT_COLUMNS: tuple[str, ...] = ("probability", "prediction", "error")
+
+
+def _query_inputs(path: Path, smiles: list[str], featurizer: Any, on_invalid: str, n_jobs: int | None = None,
+                  remedy: str = "fix them or pass --on-invalid keep") -> tuple[Any, dict[int, str]]:
     from graphmeta.data.featurize import InvalidSmilesError
     from graphmeta.data.inputs import featurize_molecules
 
@@ -58,7 +63,7 @@ def _query_inputs(path: Path, smiles: list[str], featurizer: Any, on_invalid: st
         first = list(invalid.items())[:5]
         raise InvalidSmilesError(f"{path.name}: {len(invalid)} invalid SMILES (" + "; ".join(
             f"row {i + _ROW}: {why}" for i, why in first) + ("; ..." if len(invalid) > 5 else "")
-            + "); fix them or pass --on-invalid skip")
+            + f"); {remedy}")
     if len(inputs) == 0:
         raise ValueError(f"{path.name}: no valid molecule to score")
     return inputs, invalid
@@ -79,8 +84,9 @@ class PredictCommand(Subcommand):
                                  "are 1, all others 0 (default: labels must be 0/1)")
         parser.add_argument("--head", choices=HEADS, default="protonet", help="how to adapt (default protonet)")
         parser.add_argument("--out", type=Path, default=None, help="output CSV (default: standard output)")
-        parser.add_argument("--on-invalid", choices=["error", "skip"], default="error",
-                            help="query rows with invalid SMILES: stop (default) or keep the row with an error cell")
+        parser.add_argument("--on-invalid", choices=["error", "keep"], default="error",
+                            help="query rows with invalid SMILES: stop (default) or keep the row, with an empty "
+                                 "probability and an error cell")
         parser.add_argument("--n-jobs", type=int, default=None,
                             help="processes featurizing and scoring a long query (-1: every CPU; default 1)")
 
@@ -102,6 +108,10 @@ class PredictCommand(Subcommand):
         except ValueError as err:
             raise ValueError(f"{where}: {err}") from None
         frame, query_smiles, _ = read_smiles_table(args.query, args.smiles_column)
+        taken = [c for c in OUTPUT_COLUMNS if c in frame.columns]
+        if taken:
+            raise ValueError(f"{args.query.name} already has column(s) {taken}, which predict writes: rename them "
+                             f"(nothing is overwritten)")
         featurizer = _model_featurizer(args.model, args.sanitize)
         clf = FewShotClassifier(model=args.model, head=args.head, n_jobs=args.n_jobs, sanitize=args.sanitize)
         support, invalid_support = featurize_molecules(support_smiles, featurizer)
@@ -158,7 +168,8 @@ class EmbedCommand(Subcommand):
         check_output_file(args.out)
         featurizer = _model_featurizer(args.model, args.sanitize)
         _, smiles, _ = read_smiles_table(args.input, args.smiles_column)
-        inputs, _ = _query_inputs(args.input, smiles, featurizer, "error")
+        inputs, _ = _query_inputs(args.input, smiles, featurizer, "error",
+                                  remedy="fix them: every row needs a valid SMILES to be embedded")
         emb = TaskPool(inputs).embeddings(cached_meta_model(args.model).learner).numpy()
         if args.out.suffix == ".npy":
             np.save(args.out, emb)

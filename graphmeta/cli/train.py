@@ -173,13 +173,17 @@ class TrainCommand(Subcommand):
             sl = SuperLearner(default_base_learners(trainer.learner, molecules=collection.smiles is not None))
             extra["superlearner_fallback"] = fallback_from_training_tasks(sl, collection, split.train, shots=1,
                                                                          seed=args.seed)
-            print("choosing the Super Learner's prior strength by leave-tasks-out CV over the training tasks")
-            extra["superlearner_prior"] = prior_from_training_tasks(sl, collection, split.train, args.shots,
-                                                                    extra["superlearner_fallback"], seed=args.seed,
-                                                                    progress=progress)
-            prior = extra["superlearner_prior"]
-            print(f"prior strength {prior['prior_strength']:g} (held-out log loss "
-                  f"{min(prior['log_loss']):.4f}; plain CV {prior['log_loss'][0]:.4f})")
+            if len(split.train) < 2:
+                print("one training task: no leave-tasks-out CV for the Super Learner's prior strength, so its "
+                      "weights will come from each support's own cross-validation (prior strength 0)")
+            else:
+                print("choosing the Super Learner's prior strength by leave-tasks-out CV over the training tasks")
+                extra["superlearner_prior"] = prior_from_training_tasks(sl, collection, split.train, args.shots,
+                                                                        extra["superlearner_fallback"],
+                                                                        seed=args.seed, progress=progress)
+                prior = extra["superlearner_prior"]
+                print(f"prior strength {prior['prior_strength']:g} (held-out log loss "
+                      f"{min(prior['log_loss']):.4f}; plain CV {prior['log_loss'][0]:.4f})")
         path = export_model(trainer, args.out / "model.pt", {"command": command_line()}, extra)
         chosen = (f"best validation {config.val_metric} {result.best_metric:.3f} at step {result.best_step}"
                   if split.valid else f"final weights after {result.steps_done} steps")

@@ -96,3 +96,22 @@ def test_user_csv_is_sanitized_strictly_unless_asked(tmp_path: Path) -> None:
     with pytest.warns(LenientSanitizationWarning, match=r"assay: 1 of 3 .*assay\.csv:row 3"):  # cached: warned again
         again = load_csv(path, sanitize="lenient", cache=tmp_path / "cache", progress=False)
     assert again.notes.entries == lenient.notes.entries
+
+
+@pytest.mark.parametrize("sep,name", [(";", "semicolons.csv"), ("\t", "tabs.tsv"), ("\t", "tabs.tsv.gz")])
+def test_semicolon_and_tab_separated_files_are_detected(tmp_path: Path, sep: str, name: str) -> None:
+    from graphmeta.data.loaders.csv import read_smiles_table
+
+    text = sep.join(["id", "smiles", "toxic", "note"]) + "\n" + "\n".join(
+        sep.join(row) for row in [("a", "CCO", "1", "x, y"), ("b", "c1ccccc1", "0", ""), ("c", "CC(=O)O", "1", "z")])
+    path = tmp_path / name
+    if name.endswith(".gz"):
+        with gzip.open(path, "wt") as handle:
+            handle.write(text + "\n")
+    else:
+        path.write_text(text + "\n")
+    frame, smiles, labels = read_smiles_table(path, label_column="toxic")
+    assert list(frame.columns) == ["id", "smiles", "toxic", "note"] and smiles == ["CCO", "c1ccccc1", "CC(=O)O"]
+    assert labels.tolist() == [1.0, 0.0, 1.0] and frame["note"].tolist() == ["x, y", "", "z"]
+    collection = read_molecule_csv(path, smiles_column="smiles", target_columns=["toxic"])
+    assert len(collection) == 3 and collection.task_names == ["toxic"]

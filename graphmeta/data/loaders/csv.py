@@ -1,5 +1,7 @@
 """Molecule CSV files (MoleculeNet's and any user's): a SMILES column plus label columns.
 
+Fields are separated by commas, or by semicolons or tabs when the header has no comma (detected).
+
 Values are parsed strictly: an empty cell (or ``nan``/``NA``) is a missing label; anything else must be a
 number, else the error names the file, row and column. ``task_type="auto"`` picks ``"binary"`` only when
 every label is 0 or 1, otherwise ``"regression"``; regression targets are never thresholded here
@@ -17,7 +19,7 @@ import gzip
 import os
 import warnings
 from pathlib import Path
-from typing import Literal, Sequence
+from typing import Literal, Sequence, TextIO
 
 import numpy as np
 import pandas as pd
@@ -45,17 +47,18 @@ def _read_frame(path: Path) -> pd.DataFrame:
     every row into an index and shift the columns, or drop the extra cells).
     """
     try:
+        delimiter = _delimiter(path)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", pd.errors.ParserWarning)
-            frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_filter=False, compression="infer",
-                                index_col=False)
+            frame = pd.read_csv(path, sep=delimiter, dtype=str, keep_default_na=False, na_filter=False,
+                                compression="infer", index_col=False)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, EOFError, OSError) as err:
         if isinstance(err, FileNotFoundError):
             raise
         reason = " ".join(str(err).split())  # pandas messages end in a newline: keep the error one line
         raise CSVFormatError(f"{path.name}: cannot be read as CSV ({type(err).__name__}: {reason})") from err
     if any(issubclass(w.category, pd.errors.ParserWarning) for w in caught):
-        row = _first_long_row(path, len(frame.columns))
+        row = _first_long_row(path, len(frame.columns), delimiter)
         raise CSVFormatError(f"{path.name}: row {row} has more cells than the header's {len(frame.columns)} "
                              f"columns {list(frame.columns)}")
     if not len(frame.columns):
@@ -63,11 +66,27 @@ def _read_frame(path: Path) -> pd.DataFrame:
     return frame
 
 
-def _first_long_row(path: Path, n_columns: int) -> int | str:
-    """The spreadsheet row (header = 1) of the first record with more than ``n_columns`` cells."""
+def _open_text(path: Path) -> TextIO:
     opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rt", newline="", encoding="utf-8-sig") as handle:  # type: ignore[operator]
-        for i, record in enumerate(csv.reader(handle)):
+    return opener(path, "rt", newline="", encoding="utf-8-sig")  # type: ignore[operator]
+
+
+def _delimiter(path: Path) -> str:
+    """The field separator: ``,``, or ``;`` / tab when the header line has no comma but one of those
+    (spreadsheets in many locales export ``;``, TSV files use tabs; SMILES never contain any of the three)."""
+    with _open_text(path) as handle:
+        header = handle.readline()
+    if "," in header:
+        return ","
+    counts = {d: header.count(d) for d in (";", "\t")}
+    best = max(counts, key=counts.__getitem__)
+    return best if counts[best] else ","
+
+
+def _first_long_row(path: Path, n_columns: int, delimiter: str = ",") -> int | str:
+    """The spreadsheet row (header = 1) of the first record with more than ``n_columns`` cells."""
+    with _open_text(path) as handle:
+        for i, record in enumerate(csv.reader(handle, delimiter=delimiter)):
             if i and len(record) > n_columns:
                 return i + 1
     return "?"
