@@ -183,6 +183,13 @@ def test_train_on_a_csv_with_one_label_column_writes_a_model(tmp_path: Path,
                  "1", "--meta-batch-size", "1", "--out", str(tmp_path / "run"), "--no-progress"])
     out = capsys.readouterr().out
     assert code == 0 and "one training task: no leave-tasks-out CV" in out
+    model = str(tmp_path / "run" / "model.pt")
+    assert main(["evaluate", "--model", model, "--no-progress"]) == 2  # the CSV is not a registered dataset
+    assert "pass the file it was trained from (or another) with --dataset" in capsys.readouterr().err
+    assert main(["evaluate", "--model", model, "--dataset", str(tmp_path / "one.csv"), "--tasks", "active",
+                 "--shots", "4", "--draws", "1", "--no-progress"]) == 0
+    out, err = capsys.readouterr()
+    assert "active" in out and "mean over tasks" in out and "warning: the model trained" in err
     support = list(tox21.smiles[:10])
     clf = FewShotClassifier(model=tmp_path / "run" / "model.pt", head="superlearner").fit(support, [0, 1] * 5)
     assert clf.prior_strength_ == 0.0 and clf.predict_proba(list(tox21.smiles[60:65])).shape == (5, 2)

@@ -68,6 +68,11 @@ def add_dataset_arguments(parser: argparse.ArgumentParser) -> None:
     """A dataset argument (a registered name or a CSV path) and the CSV column options, shared by subcommands."""
     parser.add_argument("dataset", help="registered dataset name (see `graphmeta data list`), a path to a CSV, or "
                                         "with --task-column a task table")
+    add_table_arguments(parser)
+
+
+def add_table_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options that say how to read a CSV or task table as a dataset (with :func:`load_named_or_csv`)."""
     parser.add_argument("--smiles-column", default=None, help="CSV: name of the SMILES column")
     parser.add_argument("--target-columns", nargs="+", default=None, help="CSV: label columns (default: all others)")
     parser.add_argument("--task-type", choices=["auto", "binary", "regression"], default="auto",

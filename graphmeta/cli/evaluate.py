@@ -17,7 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from graphmeta.cli.base import Subcommand, add_data_dir_argument, task_indices
+from graphmeta.cli.base import (Subcommand, add_data_dir_argument, add_table_arguments, load_named_or_csv,
+                                task_indices)
 
 
 class EvaluateCommand(Subcommand):
@@ -26,7 +27,9 @@ class EvaluateCommand(Subcommand):
         from graphmeta.predictor import HEADS
 
         parser.add_argument("--model", required=True, help="shipped model name or model.pt file")
-        parser.add_argument("--dataset", default=None, help="dataset name (default: the one the model trained on)")
+        parser.add_argument("--dataset", default=None,
+                            help="dataset name, CSV or task table (default: the registered dataset the model trained "
+                                 "on; a model trained on a CSV needs the CSV here)")
         parser.add_argument("--tasks", nargs="+", default=None, metavar="TASK",
                             help="task names or indices (default: the dataset's tasks the model never saw)")
         parser.add_argument("--shots", type=int, default=10, help="K positives + K negatives (default 10)")
@@ -34,6 +37,7 @@ class EvaluateCommand(Subcommand):
         parser.add_argument("--head", choices=HEADS, default="protonet", help="how to adapt (default protonet)")
         parser.add_argument("--seed", type=int, default=0, help="seed of the support draws (default 0)")
         parser.add_argument("--json", type=Path, default=None, help="also write the per-episode results as JSON")
+        add_table_arguments(parser)
         add_data_dir_argument(parser)
         parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
@@ -61,7 +65,6 @@ class EvaluateCommand(Subcommand):
     def run(cls, args: argparse.Namespace) -> int:
         from tqdm.auto import tqdm
 
-        from graphmeta.data.api import load_dataset
         from graphmeta.data.episodes import KShotSampler
         from graphmeta.evaluate import sample_eval_episodes, score_episodes
         from graphmeta.data.inputs import GraphInputs
@@ -71,8 +74,14 @@ class EvaluateCommand(Subcommand):
         if args.shots < 1 or args.draws < 1:
             raise ValueError("--shots and --draws must be positive")
         meta = cached_meta_model(args.model)  # the classifiers below share this copy
-        collection = load_dataset(args.dataset or meta.trained_on, data_dir_override=args.data_dir,
-                                  progress=not args.no_progress)
+        if args.dataset is None:
+            from graphmeta.data.registry import list_datasets
+
+            if meta.trained_on.lower() not in {name.lower() for name in list_datasets()}:
+                raise ValueError(f"the model trained on {meta.trained_on!r}, not a registered dataset: pass the file "
+                                 f"it was trained from (or another) with --dataset")
+            args.dataset = meta.trained_on
+        collection = load_named_or_csv(args, progress=not args.no_progress, featurizer=meta.molecule_featurizer())
         tasks = cls._tasks(collection, meta, args.tasks)
         episodes = sample_eval_episodes(collection, tasks, KShotSampler(args.shots), args.draws, args.seed)
         records = []
