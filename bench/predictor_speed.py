@@ -76,9 +76,18 @@ def main(argv: list[str] | None = None) -> dict:
     for name, t in seconds.items():
         target = f"< {targets[name]:.0f} s" if name in targets else ""
         print(f"{name:<24} {t:>8.2f} {t / reference:>6.2f} {target:>7}")
+    # the parallel paths must give the one-process probabilities (checked once, outside the timing)
+    probabilities = {name: np.asarray(fn()) for name, fn in paths.items() if name != "rf-ecfp4 (reference)"}
+    n_jobs_max_abs_diff = {name: float(np.abs(p - probabilities[name.removesuffix(" n_jobs=-1")]).max())
+                           for name, p in probabilities.items() if name.endswith(" n_jobs=-1")}
+    print("n_jobs=-1 vs one process, max |difference| of probabilities: "
+          + ", ".join(f"{k} {v:.1e}" for k, v in n_jobs_max_abs_diff.items()))
     results = {"n_support": len(support), "n_query": len(query), "repeats": args.repeats,
                "seconds": seconds, "ratio_to_rf": {k: v / reference for k, v in seconds.items()},
-               "targets_seconds": targets}
+               "targets_seconds": targets, "n_jobs_max_abs_diff": n_jobs_max_abs_diff,
+               "probability_range": [min(float(p.min()) for p in probabilities.values()),
+                                     max(float(p.max()) for p in probabilities.values())],
+               "shapes": {k: list(p.shape) for k, p in probabilities.items()}}
     path = write_record("predictor_speed", results, args.out)
     print(f"wrote {path}")
     return results

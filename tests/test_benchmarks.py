@@ -109,12 +109,11 @@ def test_cli_quick_writes_records_table_and_plots(tmp_path: Path, shared_data: P
     assert "graphmeta maml" in table and "graphmeta knn" in table and "| published MAML | 67.81 |" in table
 
 
-def test_cli_first_seed_splits_a_run_that_the_plain_command_gathers(tmp_path: Path, shared_data: Path,
-                                                                    monkeypatch: pytest.MonkeyPatch,
+def test_cli_first_seed_splits_a_run_that_the_plain_command_gathers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                                     capsys: pytest.CaptureFixture[str]) -> None:
-    """Seeds 1 (``--first-seed 1``) and 0 run separately; ``--seeds 2`` then recomputes neither."""
+    """Seeds 1 (``--first-seed 1``) and 0 run separately; ``--seeds 2`` then recomputes neither (embedded Tox21)."""
     common = ["benchmark", "tox21", "--quick", "--method", "knn", "--shots", "1", "--out", str(tmp_path),
-              "--data-dir", str(shared_data), "--no-progress"]
+              "--no-progress"]
     assert main([*common, "--seeds", "1", "--first-seed", "1"]) == 0
     record = json.loads((tmp_path / "tox21_1shot_knn_quick.json").read_text())
     assert [s["seed"] for s in record["results"]["seeds"]] == [1]
@@ -132,9 +131,8 @@ def test_cli_first_seed_splits_a_run_that_the_plain_command_gathers(tmp_path: Pa
     assert main([*common, "--first-seed", "-1"]) != 0
 
 
-def test_cli_fingerprint_bits_feed_ecfp4_beside_the_gnn(tmp_path: Path, shared_data: Path,
-                                                        capsys: pytest.CaptureFixture[str]) -> None:
-    common = ["--quick", "--out", str(tmp_path), "--data-dir", str(shared_data), "--no-progress"]
+def test_cli_fingerprint_bits_feed_ecfp4_beside_the_gnn(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    common = ["--quick", "--out", str(tmp_path), "--no-progress"]  # embedded Tox21; TRIANGLES is refused unread
     assert main(["benchmark", "tox21", "--method", "maml", "--shots", "1", "--seeds", "1", "--fingerprint-bits", "64",
                  *common]) == 0
     record = json.loads((tmp_path / "tox21_1shot_maml_quick.json").read_text())

@@ -44,7 +44,33 @@ def test_retain_freed_memory_stops_page_faults_of_repeated_temporaries() -> None
     assert faults <= _faults(retain=False)[1] + 20 * 1024 * 1024 // 4096 + pages // 50
 
 
-def test_retain_freed_memory_is_idempotent() -> None:
-    from graphmeta.runtime import retain_freed_memory
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="mallopt is a glibc (Linux) setting")
+def test_retain_freed_memory_sets_glibc_once_and_reports_failure(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Three mallopt settings on the first call, none after (idempotent), and False when glibc refuses one."""
+    import graphmeta.runtime as runtime
 
-    assert retain_freed_memory() == retain_freed_memory()
+    calls: list[tuple[int, int]] = []
+
+    class FakeMallopt:
+        argtypes = restype = None
+
+        def __init__(self, result: int) -> None:
+            self.result = result
+
+        def __call__(self, param: int, value: int) -> int:
+            calls.append((param, value))
+            return self.result
+
+    class FakeLibc:
+        def __init__(self, result: int) -> None:
+            self.mallopt, self.gnu_get_libc_version = FakeMallopt(result), object()
+
+    monkeypatch.setattr(runtime, "_applied", False)
+    monkeypatch.setattr(runtime.ctypes, "CDLL", lambda name: FakeLibc(1))
+    assert runtime.retain_freed_memory() is True
+    assert [param for param, _ in calls] == [runtime._M_MMAP_THRESHOLD, runtime._M_TRIM_THRESHOLD,
+                                             runtime._M_TOP_PAD]
+    assert runtime.retain_freed_memory() is True and len(calls) == 3  # already applied: glibc is not called again
+    monkeypatch.setattr(runtime, "_applied", False)
+    monkeypatch.setattr(runtime.ctypes, "CDLL", lambda name: FakeLibc(0))
+    assert runtime.retain_freed_memory() is False and runtime._applied is False

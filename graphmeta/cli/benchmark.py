@@ -163,14 +163,14 @@ class BenchmarkCommand(Subcommand):
     @classmethod
     def _run_tu(cls, args: argparse.Namespace, progress: bool) -> str:
         """The TU protocol for every shot count and method; returns the markdown table."""
-        collection = load_dataset(TU_BENCHMARKS[args.benchmark].dataset, data_dir_override=args.data_dir,
-                                  progress=progress)
-        if args.pretrained:
+        if args.pretrained:  # misuse is refused before any data loads (or downloads)
             raise ValueError("--pretrained backbones are molecular; the TU benchmarks train from scratch")
         if args.fingerprint_bits:
             raise ValueError("--fingerprint-bits is for molecules; the TU graphs have no fingerprints")
         if args.descriptors:
             raise ValueError("--descriptors is for molecules; the TU graphs have no RDKit descriptors")
+        collection = load_dataset(TU_BENCHMARKS[args.benchmark].dataset, data_dir_override=args.data_dir,
+                                  progress=progress)
         methods = args.method or _DEFAULT_METHODS["tu"]
         for method in methods:  # refuse a method that does not apply before anything runs
             check_tu_method(method)

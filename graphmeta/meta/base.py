@@ -72,7 +72,7 @@ def expand_per_task(params: dict[str, Tensor], n_tasks: int) -> dict[str, Tensor
 
 
 class MetaLearner(nn.Module):
-    """Base class: holds the model; subclasses implement :meth:`meta_step` and :meth:`adapt_and_predict`."""
+    """Base class: holds the model; subclasses implement :meth:`meta_step` and :meth:`evaluate`."""
 
     def __init__(self, model: nn.Module) -> None:
         super().__init__()
