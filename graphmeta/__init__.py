@@ -12,8 +12,7 @@ Public API (everything else is internal and may change):
 - :func:`available_models` / :func:`load_meta_model` -- the shipped meta-trained models, model files.
 """
 
-import importlib
-from typing import Any
+from graphmeta.lazy import lazy_exports
 
 __version__ = "0.1.0.dev0"
 
@@ -35,17 +34,7 @@ _PUBLIC: dict[str, str] = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _PUBLIC:
-        raise AttributeError(f"module 'graphmeta' has no attribute {name!r}")
-    value = getattr(importlib.import_module(_PUBLIC[name]), name)
-    globals()[name] = value  # later lookups skip this function
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_PUBLIC))
-
+__getattr__, __dir__ = lazy_exports(__name__, _PUBLIC, globals())
 
 __all__ = [
     "__version__",

@@ -1,9 +1,25 @@
-"""The data layer: featurization, dataset loaders, task collections, splits and few-shot episodes."""
+"""The data layer: featurization, dataset loaders, task collections, splits and few-shot episodes.
 
-from graphmeta.data.featurize import InvalidSmilesError, LenientSanitizationWarning, MoleculeFeaturizer
-from graphmeta.data.graphs import GraphStore
-from graphmeta.data.registry import list_datasets
-from graphmeta.data.tasks import RowNotes, SkipReport, SourceInfo, TaskCollection, TaskLabels
+Public names load on first use (:mod:`graphmeta.lazy`): importing a light submodule such as
+:mod:`graphmeta.data.vocab` does not pull in RDKit or torch.
+"""
+
+from graphmeta.lazy import lazy_exports
+
+_PUBLIC: dict[str, str] = {
+    "InvalidSmilesError": "graphmeta.data.featurize",
+    "LenientSanitizationWarning": "graphmeta.data.featurize",
+    "MoleculeFeaturizer": "graphmeta.data.featurize",
+    "GraphStore": "graphmeta.data.graphs",
+    "list_datasets": "graphmeta.data.registry",
+    "RowNotes": "graphmeta.data.tasks",
+    "SkipReport": "graphmeta.data.tasks",
+    "SourceInfo": "graphmeta.data.tasks",
+    "TaskCollection": "graphmeta.data.tasks",
+    "TaskLabels": "graphmeta.data.tasks",
+}
+
+__getattr__, __dir__ = lazy_exports(__name__, _PUBLIC, globals())
 
 __all__ = [
     "GraphStore",

@@ -29,6 +29,7 @@ from rdkit import Chem, RDLogger
 from torch_geometric.data import Data
 
 from graphmeta.data.descriptors import DESCRIPTOR_SET_VERSION, append_descriptors, as_descriptor_array
+from graphmeta.data.vocab import ATOM_FEATURES, ATOM_VOCAB, BOND_FEATURES, BOND_VOCAB
 from graphmeta.parallel import chunk_bounds, fork_map, resolve_workers
 
 __all__ = ["InvalidSmilesError", "LenientSanitizationWarning", "MoleculeFeaturizer", "FeaturizedMolecules",
@@ -44,26 +45,6 @@ SANITIZE_MODES: tuple[str, ...] = ("strict", "lenient")
 #: Shortest input :meth:`MoleculeFeaturizer.featurize_many` splits over worker processes (below it, the
 #: process start-up costs more than it saves).
 PARALLEL_MIN = 2000
-
-#: Names of the atom feature columns, in order, with their vocabulary sizes.
-ATOM_FEATURES: dict[str, int] = {
-    "atomic_num": 119,  # 0 = dummy atom '*', 1..118 elements
-    "degree": 11,  # 0..10 (clipped)
-    "formal_charge": 11,  # -5..+5 shifted to 0..10 (clipped)
-    "hybridization": 9,  # rdchem.HybridizationType values 0..8
-    "is_aromatic": 2,
-    "total_num_hs": 9,  # 0..8 (clipped)
-    "chirality": 9,  # rdchem.ChiralType values 0..8
-    "is_in_ring": 2,
-}
-
-#: Names of the bond feature columns, in order, with their vocabulary sizes.
-BOND_FEATURES: dict[str, int] = {
-    "bond_type": 5,  # single, double, triple, aromatic, other
-    "is_conjugated": 2,
-    "is_in_ring": 2,
-    "stereo": 8,  # rdchem.BondStereo values 0..7
-}
 
 # RDKit bond order (GetBondTypeAsDouble, cheaper than the BondType enum) -> bond_type category;
 # 4 = any other type (dative, ionic, zero, ...).
@@ -178,8 +159,8 @@ class MoleculeFeaturizer:
     #: Bumped whenever the features change, so that cached featurized datasets are rebuilt.
     version: str = "1"
     name: str = "graphmeta-categorical"
-    atom_vocab: tuple[int, ...] = tuple(ATOM_FEATURES.values())
-    bond_vocab: tuple[int, ...] = tuple(BOND_FEATURES.values())
+    atom_vocab: tuple[int, ...] = ATOM_VOCAB
+    bond_vocab: tuple[int, ...] = BOND_VOCAB
 
     def __init__(self, add_hydrogens: bool = False, sanitize: Sanitize = "lenient",
                  fingerprint_bits: int = 0, descriptors: bool = False) -> None:

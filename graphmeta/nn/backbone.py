@@ -21,7 +21,7 @@ import torch
 from torch import Tensor, nn
 from torch_geometric.utils import degree
 
-from graphmeta.data.featurize import MoleculeFeaturizer
+from graphmeta.data.vocab import ATOM_VOCAB, BOND_VOCAB
 from graphmeta.nn.encoders import CategoricalEncoder, ContinuousEncoder
 from graphmeta.nn.fingerprint import FingerprintFusion
 from graphmeta.nn.gat import GATLayer
@@ -115,8 +115,8 @@ class GraphEncoder(nn.Module):
         conv: ConvName = "gin",
         hidden_channels: int = 128,
         num_layers: int = 5,
-        atom_vocab: Sequence[int] | None = MoleculeFeaturizer.atom_vocab,
-        bond_vocab: Sequence[int] | None = MoleculeFeaturizer.bond_vocab,
+        atom_vocab: Sequence[int] | None = ATOM_VOCAB,
+        bond_vocab: Sequence[int] | None = BOND_VOCAB,
         node_attr_channels: int = 0,
         degree_vocab: int = 0,
         norm: NormMode = "task",

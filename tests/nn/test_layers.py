@@ -160,3 +160,18 @@ def test_tu_style_inputs(tox21) -> None:
     assert encoder(support).shape == (2, 8)
     with pytest.raises(ValueError, match="node input"):
         GraphEncoder(atom_vocab=None, bond_vocab=None)
+
+
+def test_model_code_does_not_import_a_chemistry_toolkit() -> None:
+    """The backbone's default vocabulary sizes come from graphmeta.data.vocab, not the RDKit featurizer."""
+    import subprocess
+    import sys
+
+    script = "import sys, graphmeta.nn, graphmeta.meta; print('rdkit' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"
+    from graphmeta.data.featurize import MoleculeFeaturizer
+    from graphmeta.nn import GraphEncoder
+
+    assert GraphEncoder().config["atom_vocab"] == list(MoleculeFeaturizer.atom_vocab)
+    assert GraphEncoder().config["bond_vocab"] == list(MoleculeFeaturizer.bond_vocab)
