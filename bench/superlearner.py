@@ -32,7 +32,7 @@ from graphmeta.data.api import load_dataset  # noqa: E402
 from graphmeta.data.splits import par_split, predefined_split  # noqa: E402
 from graphmeta.meta.base_learners import default_base_learners  # noqa: E402
 from graphmeta.meta.superlearner import SuperLearner, prior_from_episodes, training_episodes  # noqa: E402
-from graphmeta.models import load_meta_model  # noqa: E402
+from graphmeta.model_files import load_meta_model  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> dict:

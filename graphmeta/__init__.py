@@ -28,8 +28,8 @@ _PUBLIC: dict[str, str] = {
     "load_dataset": "graphmeta.data.api",
     "load_task_table": "graphmeta.data.api",
     "TaskSplit": "graphmeta.data.splits",
-    "available_models": "graphmeta.models",
-    "load_meta_model": "graphmeta.models",
+    "available_models": "graphmeta.model_files",
+    "load_meta_model": "graphmeta.model_files",
     "FewShotClassifier": "graphmeta.predictor",
 }
 

@@ -18,7 +18,7 @@ from typing import Any, Mapping
 import torch
 
 from graphmeta import __version__
-from graphmeta.atomic import atomic_torch_save
+from graphmeta.safe_write import atomic_torch_save
 
 __all__ = ["FORMAT_VERSION", "CheckpointError", "save_checkpoint", "load_checkpoint"]
 

@@ -40,7 +40,7 @@ from graphmeta.data.inputs import (GraphInputs, as_graph_inputs, featurize_molec
                                    molecule_items)
 from graphmeta.meta.base_learners import BaseLearner, TaskPool, default_base_learners
 from graphmeta.meta.superlearner import SuperLearner
-from graphmeta.models import MetaModel, cached_meta_model, meta_model_from_checkpoint
+from graphmeta.model_files import MetaModel, cached_meta_model, meta_model_from_checkpoint
 from graphmeta.parallel import chunk_bounds, fork_map, resolve_workers
 
 __all__ = ["HEADS", "FewShotClassifier", "binary_labels", "check_duplicate_labels"]
@@ -152,7 +152,7 @@ class FewShotClassifier(ClassifierMixin, BaseEstimator):
     """Few-shot binary classifier on a meta-trained graph model.
 
     Args:
-        model: a shipped model name (:func:`graphmeta.models.available_models`) or a model / MetaTrainer
+        model: a shipped model name (:func:`graphmeta.model_files.available_models`) or a model / MetaTrainer
             checkpoint file.
         head: how to adapt to the support: one of :data:`HEADS`.
         base_learners: for ``head="superlearner"``: names from the default library to combine (``None``: all
@@ -369,7 +369,7 @@ class FewShotClassifier(ClassifierMixin, BaseEstimator):
         fitted classifier: it has no support yet. Use it as ``FewShotClassifier(model=path).fit(X, y)``; ``load``
         says so when given one.
         """
-        from graphmeta.models import available_models
+        from graphmeta.model_files import available_models
 
         use = (f"use FewShotClassifier(model={str(path)!r}).fit(support, labels) to adapt it to a support; "
                f"FewShotClassifier.load reads a fitted classifier written by FewShotClassifier.save")

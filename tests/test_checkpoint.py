@@ -20,7 +20,7 @@ from graphmeta.data.api import load_dataset
 from graphmeta.data.featurize import MoleculeFeaturizer
 from graphmeta.data.inputs import as_graph_inputs
 from graphmeta.data.splits import par_split
-from graphmeta.models import export_model, load_meta_model
+from graphmeta.model_files import export_model, load_meta_model
 from graphmeta.predictor import FewShotClassifier
 from graphmeta.train import MetaTrainer, TrainConfig
 

@@ -163,7 +163,7 @@ def test_train_on_a_csv_skips_and_reports_tasks_too_small(tmp_path: Path, capsys
                  "--layers", "1", "--meta-batch-size", "1", "--no-fallback", "--fingerprint-bits", "32",
                  "--out", str(tmp_path / "fp"), "--no-progress"])
     assert code == 0
-    from graphmeta.models import load_meta_model
+    from graphmeta.model_files import load_meta_model
 
     meta = load_meta_model(tmp_path / "fp" / "model.pt")
     assert meta.learner.model.encoder.config["fingerprint_channels"] == 32

@@ -15,7 +15,7 @@ from graphmeta.data.featurize import MoleculeFeaturizer, atoms_and_bonds_key
 from graphmeta.data.graphs import GraphStore
 from graphmeta.data.splits import TaskSplit
 from graphmeta.evaluate import sample_eval_episodes
-from graphmeta.models import export_model
+from graphmeta.model_files import export_model
 from graphmeta.nn.fingerprint import FingerprintFusion
 from graphmeta.nn.taskbatch import TaskLayout
 from graphmeta.predictor import FewShotClassifier

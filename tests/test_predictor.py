@@ -19,7 +19,7 @@ from graphmeta.data.splits import TaskSplit
 from graphmeta.evaluate import sample_eval_episodes
 from graphmeta.meta.base_learners import default_base_learners
 from graphmeta.meta.superlearner import SuperLearner, fallback_from_training_tasks, prior_from_training_tasks
-from graphmeta.models import export_model, load_meta_model
+from graphmeta.model_files import export_model, load_meta_model
 from graphmeta.nn import NORM_MODES
 from graphmeta.predictor import HEADS, FewShotClassifier
 from graphmeta.train import MetaTrainer, TrainConfig

@@ -43,7 +43,7 @@ from tqdm.auto import tqdm
 from graphmeta.benchmarks.common import baseline_results, calibration, mean_std, task_mean
 from graphmeta.benchmarks.methods import BASELINE_METHODS, META_METHODS, fingerprint_options, method_overrides
 from graphmeta.benchmarks.published import MOLNET_PUBLISHED, MOLNET_SOURCE
-from graphmeta.atomic import atomic_write_json
+from graphmeta.safe_write import atomic_write_json
 from graphmeta.benchmarks.record import git_commit, machine
 from graphmeta.data.episodes import Episode, KShotSampler
 from graphmeta.data.splits import PAR_SPLITS, TaskSplit, par_split

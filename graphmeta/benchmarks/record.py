@@ -13,7 +13,7 @@ from typing import Any, Sequence
 
 import torch
 
-from graphmeta.atomic import atomic_write_json
+from graphmeta.safe_write import atomic_write_json
 
 __all__ = ["command_line", "git_commit", "machine", "write_record"]
 

@@ -68,7 +68,7 @@ class EvaluateCommand(Subcommand):
         from graphmeta.data.episodes import KShotSampler
         from graphmeta.evaluate import sample_eval_episodes, score_episodes
         from graphmeta.data.inputs import GraphInputs
-        from graphmeta.models import cached_meta_model
+        from graphmeta.model_files import cached_meta_model
         from graphmeta.predictor import FewShotClassifier
 
         if args.shots < 1 or args.draws < 1:

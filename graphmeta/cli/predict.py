@@ -27,7 +27,7 @@ _ROW = 2  # spreadsheet row of the first data line (the header is row 1)
 
 
 def _add_model(parser: argparse.ArgumentParser) -> None:
-    from graphmeta.models import available_models
+    from graphmeta.model_files import available_models
 
     parser.add_argument("--model", default="tox21-protonet",
                         help=f"shipped model ({', '.join(available_models()) or 'none'}) or a model.pt file "
@@ -39,7 +39,7 @@ def _add_model(parser: argparse.ArgumentParser) -> None:
 def _model_featurizer(model: str, sanitize: str) -> Any:
     """The featurizer a model was trained with (molecule models only), sanitizing as ``sanitize`` says; the model is
     loaded (cached) once."""
-    from graphmeta.models import cached_meta_model
+    from graphmeta.model_files import cached_meta_model
 
     meta = cached_meta_model(model)
     featurizer = meta.molecule_featurizer()
@@ -161,7 +161,7 @@ class EmbedCommand(Subcommand):
 
         from graphmeta.data.loaders.csv import read_smiles_table
         from graphmeta.meta.base_learners import TaskPool
-        from graphmeta.models import cached_meta_model
+        from graphmeta.model_files import cached_meta_model
 
         if args.out.suffix not in (".csv", ".npy"):
             raise ValueError(f"--out must end in .csv or .npy, got {args.out.name}")

@@ -133,7 +133,7 @@ class TrainCommand(Subcommand):
         from graphmeta.data.featurize import MoleculeFeaturizer
         from graphmeta.meta.base_learners import default_base_learners
         from graphmeta.meta.superlearner import SuperLearner, fallback_from_training_tasks, prior_from_training_tasks
-        from graphmeta.models import export_model
+        from graphmeta.model_files import export_model
         from graphmeta.train import MetaTrainer, TrainConfig
 
         for option in ("shots", "steps", "eval_every", "meta_batch_size", "hidden", "layers", "checkpoint_every"):

@@ -52,7 +52,7 @@ def write_arrays(folder: str | os.PathLike, arrays: Mapping[str, Tensor | np.nda
                  meta: Mapping[str, Any] | None = None) -> Path:
     """Writes ``arrays`` (one ``<name>.npy`` each) and the manifest into ``folder`` (created; must be new or empty).
 
-    Not atomic by itself: callers write into a temporary folder with :func:`graphmeta.atomic.atomic_directory`.
+    Not atomic by itself: callers write into a temporary folder with :func:`graphmeta.safe_write.atomic_directory`.
     """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)

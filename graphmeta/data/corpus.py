@@ -30,7 +30,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from graphmeta.atomic import atomic_directory, atomic_write_json
+from graphmeta.safe_write import atomic_directory, atomic_write_json
 from graphmeta.data.canonical import canonical_smiles, fsmol_evaluation_molecules
 from graphmeta.data.featurize import MoleculeFeaturizer
 from graphmeta.data.graphs import GraphStore

@@ -24,7 +24,7 @@ import torch
 from torch import Tensor
 from torch_geometric.data import Batch, Data
 
-from graphmeta.atomic import atomic_directory
+from graphmeta.safe_write import atomic_directory
 from graphmeta.data.arrayfiles import ArrayFileError, read_arrays, write_arrays
 
 if TYPE_CHECKING:

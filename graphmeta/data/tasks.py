@@ -23,7 +23,7 @@ import pandas as pd
 import torch
 from torch import Tensor
 
-from graphmeta.atomic import atomic_directory
+from graphmeta.safe_write import atomic_directory
 from graphmeta.data.arrayfiles import ArrayFileError
 from graphmeta.data.featurize import LenientSanitizationWarning
 from graphmeta.data.graphs import GraphStore

@@ -24,7 +24,7 @@ import torch
 from tqdm.auto import tqdm
 
 from graphmeta import __version__
-from graphmeta.atomic import atomic_write_json
+from graphmeta.safe_write import atomic_write_json
 from graphmeta.checkpoint import load_checkpoint, save_checkpoint
 from graphmeta.data.download import sha256_file
 from graphmeta.data.episodes import episode_rng

@@ -11,7 +11,7 @@ import pytest
 import torch
 from torch_geometric.data import Data
 
-from graphmeta.atomic import atomic_directory
+from graphmeta.safe_write import atomic_directory
 from graphmeta.data.api import load_dataset
 from graphmeta.data.arrayfiles import ArrayFileError
 from graphmeta.data.graphs import GraphStore

@@ -16,7 +16,7 @@ from graphmeta.data.episodes import TaskBatch
 from graphmeta.data.featurize import MoleculeFeaturizer
 from graphmeta.data.graphs import GraphStore
 from graphmeta.data.splits import TaskSplit
-from graphmeta.models import export_model, load_meta_model
+from graphmeta.model_files import export_model, load_meta_model
 from graphmeta.nn.backbone import GraphEncoder
 from graphmeta.nn.descriptors import DescriptorScaler
 from graphmeta.nn.fingerprint import FingerprintFusion

@@ -23,7 +23,7 @@ from typing import IO, Iterator
 
 from tqdm.auto import tqdm
 
-from graphmeta.atomic import atomic_write
+from graphmeta.safe_write import atomic_write
 from graphmeta.data.loaders.fsmol import FSMolFormatError, _scan_head
 
 __all__ = ["TABLE_COLUMNS", "write_fsmol_task_table", "iter_fsmol_rows"]

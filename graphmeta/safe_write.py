@@ -1,4 +1,4 @@
-"""Atomic file writes: a temporary file (or folder) in the target's folder, then a rename.
+"""Safe file writes (atomic: a temporary file or folder in the target's folder, then a rename).
 
 A crash (or ``kill -9``) mid-write leaves either the previous file or the new one, never a half-written file
 that a later load would trust. Every file graphmeta writes for later reading goes through here; multi-file

@@ -17,7 +17,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from graphmeta.atomic import atomic_write_json
+from graphmeta.safe_write import atomic_write_json
 from graphmeta.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from graphmeta.data.featurize import MoleculeFeaturizer, graphs_key
 from graphmeta.meta.base import MetaLearner
