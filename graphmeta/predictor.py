@@ -180,6 +180,7 @@ class FewShotClassifier(ClassifierMixin, BaseEstimator):
         weights_: ``{base learner: weight}`` of the Super Learner (one head: ``{head: 1.0}``).
         n_folds_: folds of the Super Learner's CV (0: the model's cross-task fallback weights were used).
         prior_strength_: the prior strength the Super Learner used (``prior_strength`` resolved).
+        weights_source_: where ``weights_`` came from, in words (support CV, the cross-task prior and its share).
         n_features_in_: embedding width of the model (what ``transform`` returns).
     """
 
@@ -281,8 +282,24 @@ class FewShotClassifier(ClassifierMixin, BaseEstimator):
         self.model_, self.support_, self.y_, self.classes_ = meta, support, encoded, np.array([0, 1])
         self.weights_ = {b.name: float(w) for b, w in zip(library, weights)}
         self.n_folds_ = V
+        self.weights_source_ = self._weights_source(V, len(support))
         self.n_features_in_ = meta.learner.model.encoder.hidden_channels
         return self
+
+    def _weights_source(self, n_folds: int, n_support: int) -> str:
+        """Where ``weights_`` came from, in words (printed by ``graphmeta predict``)."""
+        if self.head != "superlearner":
+            return f"the {self.head} head alone"
+        if n_folds == 0:
+            return "the model's cross-task fallback weights (this support is too small to cross-validate)"
+        if self.prior_strength_ == 0:
+            return f"this support's {n_folds}-fold cross-validation"
+        origin = ("chosen by the model's leave-tasks-out CV over its training tasks" if self.prior_strength == "auto"
+                  else "as passed")
+        share = self.prior_strength_ / (self.prior_strength_ + n_support)
+        return (f"this support's {n_folds}-fold cross-validation shrunk towards the model's cross-task weights, a "
+                f"prior worth {self.prior_strength_:g} pseudo-observations ({origin}) against {n_support} support "
+                f"molecules: the prior has {share:.0%} of the say (prior_strength=0 for the support's own weights)")
 
     def _map_query(self, X: Any, score: Callable[[GraphInputs], np.ndarray]) -> np.ndarray:
         """``score(graphs of X)``; with ``n_jobs`` > 1 and a long input, slice by slice in forked workers.
@@ -356,6 +373,7 @@ class FewShotClassifier(ClassifierMixin, BaseEstimator):
         config = {"params": params, "model_config": {"train": blob.config.to_dict(), "featurizer": blob.featurizer,
                                                      "collection": blob.trained_on, **blob.info},
                   "classes": self.classes_.tolist(), "weights": self.weights_, "n_folds": self.n_folds_,
+                  "prior_strength_used": self.prior_strength_, "weights_source": self.weights_source_,
                   "smiles": self.support_.smiles, "featurizer": self.support_.featurizer}
         state = {"learner": blob.learner.state_dict(), "support": self.support_.graphs.state_dict(),
                  "y": torch.as_tensor(self.y_)}
@@ -391,6 +409,8 @@ class FewShotClassifier(ClassifierMixin, BaseEstimator):
             clf.model_, clf.support_, clf.y_ = meta, support, state["y"].numpy().astype(np.int64)
             clf.classes_ = np.asarray(config["classes"])  # [0, 1] (older files: the labels they were fitted on)
             clf.weights_, clf.n_folds_ = dict(config["weights"]), int(config["n_folds"])
+            clf.prior_strength_ = float(config.get("prior_strength_used", 0.0))
+            clf.weights_source_ = config.get("weights_source", "not recorded (saved by an older graphmeta)")
             clf.n_features_in_ = meta.learner.model.encoder.hidden_channels
         except (KeyError, TypeError, ValueError) as err:
             raise CheckpointError(f"{path}: not a valid saved FewShotClassifier ({type(err).__name__}: {err})") from None

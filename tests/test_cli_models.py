@@ -73,6 +73,7 @@ def test_predict_writes_one_row_per_query_row(model: Path, csvs: tuple[Path, Pat
     assert table["probability"].iloc[:3].between(0, 1).all() and np.isnan(table["probability"].iloc[3])
     assert "C1CC" in table["error"].iloc[3] and set(table["prediction"].iloc[:3]) <= {0, 1}
     assert "scored 3 of 4 query rows (1 invalid SMILES kept with an error)" in result.stderr
+    assert "from this support's" in result.stderr or "from the model's cross-task fallback" in result.stderr
     # semicolon- and tab-separated files (spreadsheet exports) are read as such, and an existing output column is
     # refused rather than overwritten
     for sep, name in ((";", "semicolon.csv"), ("\t", "tabs.tsv")):

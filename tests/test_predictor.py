@@ -182,6 +182,7 @@ def test_save_and_load_give_equal_predictions(models, data, tmp_path: Path) -> N
     loaded = FewShotClassifier.load(path)
     assert loaded.get_params() == {**clf.get_params(), "model": str(models["maml"])}
     assert loaded.weights_ == clf.weights_
+    assert (loaded.weights_source_, loaded.prior_strength_) == (clf.weights_source_, clf.prior_strength_)
     np.testing.assert_array_equal(loaded.predict_proba(Xq), clf.predict_proba(Xq))
     path.write_bytes(path.read_bytes()[:200])
     with pytest.raises(CheckpointError, match="clf.pt"):
@@ -273,10 +274,20 @@ def test_superlearner_prior_strength_auto_uses_the_models_cv_choice(models, data
     assert record["tasks"] == [0, 1, 2] and record["base_learners"] == ["protonet", "maml", "logreg", "knn", "rf"]
     auto = FewShotClassifier(models["maml"], head="superlearner").fit(Xs, ys)
     assert auto.get_params()["prior_strength"] == "auto" and auto.prior_strength_ == record["prior_strength"]
-    fixed = FewShotClassifier(models["maml"], head="superlearner", prior_strength=123.0).fit(Xs, ys)
-    assert fixed.prior_strength_ == 123.0
+    fixed = FewShotClassifier(models["maml"], head="superlearner", prior_strength=30.0).fit(Xs, ys)
+    assert fixed.prior_strength_ == 30.0
+    # where the weights came from, in words: the prior's share is 30 / (30 + 10 support molecules)
+    assert fixed.weights_source_ == ("this support's 5-fold cross-validation shrunk towards the model's cross-task "
+                                     "weights, a prior worth 30 pseudo-observations (as passed) against 10 support "
+                                     "molecules: the prior has 75% of the say (prior_strength=0 for the support's "
+                                     "own weights)")
+    assert "chosen by the model's leave-tasks-out CV over its training tasks" in auto.weights_source_
     subset = FewShotClassifier(models["maml"], head="superlearner", base_learners=["protonet", "rf"]).fit(Xs, ys)
     assert subset.prior_strength_ == 0.0  # the CV chose for another library: plain CV
+    assert subset.weights_source_ == "this support's 5-fold cross-validation"
+    assert FewShotClassifier(models["maml"], head="maml").fit(Xs, ys).weights_source_ == "the maml head alone"
+    tiny = FewShotClassifier(models["maml"], head="superlearner").fit(Xs[:2], [0, 1])
+    assert tiny.n_folds_ == 0 and tiny.weights_source_.startswith("the model's cross-task fallback weights")
     no_record = FewShotClassifier(models["protonet"], head="superlearner").fit(Xs, ys)
     assert no_record.prior_strength_ == 0.0
     with pytest.raises(ValueError, match="prior_strength must be a number or 'auto'"):

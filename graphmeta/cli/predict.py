@@ -143,7 +143,8 @@ class PredictCommand(Subcommand):
         positive = "1" if args.positive_label is None else repr(args.positive_label)
         print(f"scored {int(valid.sum())} of {len(frame)} query rows ({len(invalid)} invalid SMILES kept with an "
               f"error) with {args.head} on model {args.model}, support {len(support)} molecules "
-              f"({int(encoded.sum())} labelled {positive}, the positive class); weights: {weights}"
+              f"({int(encoded.sum())} labelled {positive}, the positive class); weights: {weights}, from "
+              f"{clf.weights_source_}"
               + (f"; wrote {args.out}" if args.out is not None else ""), file=sys.stderr)
         return 0
 
