@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -10,7 +11,7 @@ from pathlib import Path
 import pytest
 
 import graphmeta
-from graphmeta.cli.main import main
+from graphmeta.cli.main import SUBCOMMANDS, SubcommandSpec, build_parser, main
 
 
 @pytest.mark.slow
@@ -91,3 +92,15 @@ def test_help_version_and_plain_import_need_neither_torch_nor_rdkit() -> None:
     assert public == "TaskSplit True"  # the public API still resolves, on first use
     with pytest.raises(AttributeError, match="no attribute 'nothing_here'"):
         graphmeta.nothing_here
+
+
+@pytest.mark.parametrize("spec", SUBCOMMANDS, ids=lambda spec: spec.name)
+def test_every_subcommand_help_ends_with_an_example_that_parses(
+        spec: SubcommandSpec, capsys: pytest.CaptureFixture[str]) -> None:
+    words = shlex.split(spec.example)
+    assert words[:2] == ["graphmeta", spec.name]
+    build_parser(words[1:]).parse_args(words[1:])  # exits (status 2) on an unknown flag or a missing argument
+    with pytest.raises(SystemExit) as exit_info:
+        main([spec.name, "--help"])
+    assert exit_info.value.code == 0
+    assert f"example:\n  {spec.example}" in capsys.readouterr().out

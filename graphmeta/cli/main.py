@@ -22,12 +22,14 @@ from graphmeta.cli.base import Subcommand
 @dataclass(frozen=True)
 class SubcommandSpec:
     """A subcommand's name, the module and class that implement it (imported only when it runs or its help is
-    asked for: ``graphmeta --help`` and argument errors need no torch), and its help line."""
+    asked for: ``graphmeta --help`` and argument errors need no torch), its help line and an example command
+    (shown at the end of its ``--help``)."""
 
     name: str
     module: str
     cls: str
     help: str
+    example: str
 
     def load(self) -> type[Subcommand]:
         return getattr(importlib.import_module(self.module), self.cls)
@@ -35,23 +37,32 @@ class SubcommandSpec:
 
 SUBCOMMANDS: tuple[SubcommandSpec, ...] = (
     SubcommandSpec("predict", "graphmeta.cli.predict", "PredictCommand",
-                   "adapt a model to a labelled support CSV and write probabilities for a query CSV"),
+                   "adapt a model to a labelled support CSV and write probabilities for a query CSV",
+                   "graphmeta predict --model tox21-protonet --support support.csv --label-column active "
+                   "--query query.csv --out scores.csv"),
     SubcommandSpec("train", "graphmeta.cli.train", "TrainCommand",
-                   "meta-train a few-shot model on a named dataset or a CSV and write model.pt"),
+                   "meta-train a few-shot model on a named dataset or a CSV and write model.pt",
+                   "graphmeta train tox21 --learner protonet --steps 900 --out runs/tox21-protonet"),
     SubcommandSpec("evaluate", "graphmeta.cli.evaluate", "EvaluateCommand",
-                   "score a model's K-shot ROC-AUC on held-out tasks of a dataset (per task and mean)"),
+                   "score a model's K-shot ROC-AUC on held-out tasks of a dataset (per task and mean)",
+                   "graphmeta evaluate --model tox21-protonet --shots 10 --draws 5"),
     SubcommandSpec("embed", "graphmeta.cli.predict", "EmbedCommand",
                    "write the model backbone's embedding of every molecule of a CSV (.csv or .npy); a model trained "
-                   "with --norm task normalizes them with the statistics of the whole file (it has no support set)"),
+                   "with --norm task normalizes them with the statistics of the whole file (it has no support set)",
+                   "graphmeta embed molecules.csv --model tox21-protonet --out embeddings.npy"),
     SubcommandSpec("benchmark", "graphmeta.cli.benchmark", "BenchmarkCommand",
                    "run a few-shot benchmark protocol (PAR MoleculeNet: tox21, sider, muv, toxcast; FS-Mol: fsmol; "
-                   "TU graph classification: triangles, letter-high, enzymes, coil-del) and write its results"),
+                   "TU graph classification: triangles, letter-high, enzymes, coil-del) and write its results",
+                   "graphmeta benchmark tox21 --method protonet maml rf --shots 10 --out bench-out"),
     SubcommandSpec("pretrain", "graphmeta.cli.pretrain", "PretrainCommand",
                    "pretrain the GNN backbone (attribute masking / graph contrastive on unlabeled molecules, or "
-                   "multitask on a dataset's tasks); writes encoder.pt, resumable"),
-    SubcommandSpec("data", "graphmeta.cli.data", "DataCommand", "list, download, verify or summarize datasets"),
+                   "multitask on a dataset's tasks); writes encoder.pt, resumable",
+                   "graphmeta pretrain --hidden-channels 64 --num-layers 3 --steps 5000 --out runs/pretrain"),
+    SubcommandSpec("data", "graphmeta.cli.data", "DataCommand", "list, download, verify or summarize datasets",
+                   "graphmeta data list"),
     SubcommandSpec("demo", "graphmeta.cli.demo", "DemoCommand",
-                   "meta-train ProtoNet and MAML on embedded Tox21 and compare them 10-shot with RF/kNN on ECFP4"),
+                   "meta-train ProtoNet and MAML on embedded Tox21 and compare them 10-shot with RF/kNN on ECFP4",
+                   "graphmeta demo --out demo-out"),
 )
 
 
@@ -64,7 +75,9 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
     sub = parser.add_subparsers(dest="command", required=True, metavar="command")
     for spec in SUBCOMMANDS:
-        subparser = sub.add_parser(spec.name, help=spec.help, description=spec.help)
+        subparser = sub.add_parser(spec.name, help=spec.help, description=spec.help,
+                                   epilog=f"example:\n  {spec.example}",
+                                   formatter_class=argparse.RawDescriptionHelpFormatter)
         if chosen is None or spec.name == chosen:
             spec.load().add_arguments(subparser)
     return parser
