@@ -63,7 +63,9 @@ class BenchmarkCommand(Subcommand):
         parser.add_argument("--eval-every", type=int, default=None,
                             help="evaluation interval (default 100 / 200 / 100)")
         parser.add_argument("--hidden", type=int, default=None, help="GNN width (default 128)")
-        parser.add_argument("--layers", type=int, default=None, help="GNN layers (default 5)")
+        parser.add_argument("--layers", type=int, default=None,
+                            help="GNN layers (default 5); molecules: 0 = no GNN, an MLP of --fingerprint-bits and/or "
+                                 "--descriptors")
         parser.add_argument("--pretrained", default=None, metavar="ENCODER_PT",
                             help="molecules: start the backbone from `graphmeta pretrain`'s encoder.pt (its width, "
                                  "depth and featurizer must match)")
@@ -120,8 +122,9 @@ class BenchmarkCommand(Subcommand):
         for option, field in {**_SHARED_OPTIONS, "steps": steps_field}.items():
             value = getattr(args, option)
             if value is not None:
-                if value < 1:
-                    raise ValueError(f"--{option.replace('_', '-')} must be positive, got {value}")
+                if value < (0 if option == "layers" else 1):
+                    raise ValueError(f"--{option.replace('_', '-')} must be "
+                                     f"{'>= 0' if option == 'layers' else 'positive'}, got {value}")
                 setattr(settings, field, tuple(range(value)) if option == "seeds" else value)
         if args.first_seed < 0:
             raise ValueError(f"--first-seed must be >= 0, got {args.first_seed}")

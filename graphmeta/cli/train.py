@@ -53,7 +53,8 @@ class TrainCommand(Subcommand):
                             help="clip the meta-gradient's 2-norm to MAX (0: no clipping; default 10)")
         parser.add_argument("--meta-batch-size", type=int, default=8, help="tasks per meta-step (default 8)")
         parser.add_argument("--hidden", type=int, default=128, help="GNN width (default 128)")
-        parser.add_argument("--layers", type=int, default=5, help="GNN layers (default 5)")
+        parser.add_argument("--layers", type=int, default=5,
+                            help="GNN layers (default 5); 0: no GNN, an MLP of --fingerprint-bits and/or --descriptors")
         parser.add_argument("--fingerprint-bits", type=int, default=0, metavar="BITS",
                             help="also read each molecule's ECFP4 (BITS bits, e.g. 2048) beside the GNN readout "
                                  "(default 0: the GNN alone); the model remembers it, predict makes them itself")
@@ -136,9 +137,12 @@ class TrainCommand(Subcommand):
         from graphmeta.model_files import export_model
         from graphmeta.train import MetaTrainer, TrainConfig
 
-        for option in ("shots", "steps", "eval_every", "meta_batch_size", "hidden", "layers", "checkpoint_every"):
+        for option in ("shots", "steps", "eval_every", "meta_batch_size", "hidden", "checkpoint_every"):
             if getattr(args, option) is not None and getattr(args, option) < 1:
                 raise ValueError(f"--{option.replace('_', '-')} must be positive, got {getattr(args, option)}")
+        if args.layers < 0 or (args.layers == 0 and not (args.fingerprint_bits or args.descriptors)):
+            raise ValueError(f"--layers must be >= 0, and 0 (no GNN) needs --fingerprint-bits and/or --descriptors, "
+                             f"got --layers {args.layers}")
         if not args.grad_clip >= 0:
             raise ValueError(f"--grad-clip must be 0 (no clipping) or positive, got {args.grad_clip}")
         check_output_folder(args.out)  # before the data loads

@@ -79,7 +79,10 @@ class GraphEncoder(nn.Module):
         conv (str, optional): ``"gin"`` (GINE, uses bond features; default), ``"gcn"``, ``"gat"`` or ``"sage"``
             (these three ignore edge features).
         hidden_channels (int, optional): embedding size. (default: ``128``)
-        num_layers (int, optional): message-passing layers. (default: ``5``)
+        num_layers (int, optional): message-passing layers; ``0``: no GNN at all, the embedding is an MLP of the
+            molecule's fingerprint and/or descriptors (``fingerprint_channels``/``descriptor_channels`` required;
+            node and edge inputs, ``norm`` and ``readout`` unused, ``norm`` recorded as ``"none"``): the fast
+            backbone of MHNfs-style and multitask-probe models, which read no graph. (default: ``5``)
         atom_vocab (Sequence[int], optional): vocabulary sizes of the categorical node columns ``x``
             (default: the molecular featurizer's; ``None`` for graphs without categorical node features).
         bond_vocab (Sequence[int], optional): vocabulary sizes of the categorical edge columns ``edge_attr``
@@ -133,8 +136,8 @@ class GraphEncoder(nn.Module):
             raise ValueError(f"readout must be one of {READOUTS}, got {readout!r}")
         if conv == "gat" and (not isinstance(heads, int) or heads < 1 or hidden_channels % heads):
             raise ValueError(f"GAT heads must be a positive divisor of hidden_channels={hidden_channels}, got {heads}")
-        if num_layers < 1:
-            raise ValueError("num_layers must be at least 1")
+        if isinstance(num_layers, bool) or not isinstance(num_layers, int) or num_layers < 0:
+            raise ValueError(f"num_layers must be a non-negative integer, got {num_layers!r}")
         for name, value in (("fingerprint_channels", fingerprint_channels),
                             ("descriptor_channels", descriptor_channels), ("fusion_channels", fusion_channels)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
@@ -142,8 +145,14 @@ class GraphEncoder(nn.Module):
         if fusion_channels and not (fingerprint_channels or descriptor_channels):
             raise ValueError(f"fusion_channels={fusion_channels} sizes the fusion of fingerprints/descriptors, but the "
                              f"encoder reads neither (fingerprint_channels=0, descriptor_channels=0)")
-        if not atom_vocab and not node_attr_channels and not degree_vocab:
+        graphless = num_layers == 0
+        if graphless and not (fingerprint_channels or descriptor_channels):
+            raise ValueError("num_layers=0 (no GNN) embeds graph-level inputs only: set fingerprint_channels and/or "
+                             "descriptor_channels")
+        if not graphless and not atom_vocab and not node_attr_channels and not degree_vocab:
             raise ValueError("the encoder needs some node input: atom_vocab, node_attr_channels or degree_vocab")
+        if graphless:  # nothing of the graph is read: no node inputs, no normalization
+            atom_vocab, bond_vocab, node_attr_channels, degree_vocab, norm = None, None, 0, 0, "none"
         self.config: dict[str, Any] = {
             "conv": conv, "hidden_channels": hidden_channels, "num_layers": num_layers,
             "atom_vocab": list(atom_vocab) if atom_vocab else None, "bond_vocab": list(bond_vocab) if bond_vocab else None,
@@ -160,8 +169,9 @@ class GraphEncoder(nn.Module):
             [CategoricalEncoder(bond_vocab, hidden_channels) for _ in range(num_layers)]) if use_bonds else None
         self.layers = nn.ModuleList([_make_layer(conv, hidden_channels, heads) for _ in range(num_layers)])
         self.norms = nn.ModuleList([TaskNorm(hidden_channels, norm) for _ in range(num_layers)])
-        self.readout = Readout(readout, hidden_channels)
-        self.fingerprint = (FingerprintFusion(hidden_channels, fingerprint_channels, descriptor_channels, fusion_channels)
+        self.readout = None if graphless else Readout(readout, hidden_channels)
+        self.fingerprint = (FingerprintFusion(hidden_channels, fingerprint_channels, descriptor_channels, fusion_channels,
+                                              graph_input=not graphless)
                             if fingerprint_channels or descriptor_channels else None)
 
     def fit_descriptor_scaler(self, values: Tensor) -> None:
@@ -193,6 +203,9 @@ class GraphEncoder(nn.Module):
         collects this pass's per-task statistics (pass the support), a complete one normalizes with them (pass
         the query); see :class:`~graphmeta.nn.norm.SupportStatistics`.
         """
+        if self.readout is None:
+            raise ValueError("this backbone has no message-passing layers (num_layers=0): it embeds whole molecules "
+                             "from their fingerprints/descriptors and has no node embeddings")
         layout = layout or BatchLayout.of(task_batch)
         data = task_batch.batch
         h = self._encode_nodes(data, layout.nodes)
@@ -229,8 +242,10 @@ class GraphEncoder(nn.Module):
         :meth:`node_embeddings`.
         """
         layout = layout or BatchLayout.of(task_batch)
-        h = self.node_embeddings(task_batch, layout, update_running_stats, statistics=statistics)
-        graphs = self.readout(h, task_batch.batch.batch, int(task_batch.graph_task.numel()), layout.nodes)
+        graphs = None
+        if self.readout is not None:
+            h = self.node_embeddings(task_batch, layout, update_running_stats, statistics=statistics)
+            graphs = self.readout(h, task_batch.batch.batch, int(task_batch.graph_task.numel()), layout.nodes)
         if self.fingerprint is None:
             return graphs
         fusion = self.fingerprint

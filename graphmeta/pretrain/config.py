@@ -73,6 +73,9 @@ class PretrainConfig:
             raise ValueError(f"augment_rate must be in (0, 1), got {self.augment_rate}")
         if self.steps < 1 or self.batch_size < 1 or self.eval_every < 1:
             raise ValueError("steps, batch_size and eval_every must be positive")
+        if self.num_layers < 1:
+            raise ValueError(f"pretraining trains a GNN: num_layers must be at least 1, got {self.num_layers} "
+                             f"(a num_layers=0 backbone reads fingerprints/descriptors only and has nothing to pretrain)")
         if self.checkpoint_every is not None and self.checkpoint_every < 1:
             raise ValueError(f"checkpoint_every must be positive (or None), got {self.checkpoint_every}")
         if self.warmup_steps < 0:
