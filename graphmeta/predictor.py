@@ -19,6 +19,11 @@ A molecule's score never depends on the other molecules scored with it, whatever
 ``norm="task"`` backbones normalize the query with the support's statistics (TaskNorm), ``"layer"``,
 ``"running"`` and ``"none"`` need no statistics of other graphs.
 
+Probabilities are calibrated on the support by default (``calibration="platt"``, :mod:`graphmeta.calibration`):
+the head is cross-validated on the support and an increasing map of its scores is fitted to the out-of-fold
+ones, so rankings are untouched and ``predict``'s threshold of 0.5 means "more likely active than not" at the
+support's class balance.
+
 Regression (continuous targets) is not supported yet: ``fit`` says so.
 """
 
@@ -33,6 +38,7 @@ import torch
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.exceptions import NotFittedError
 
+from graphmeta.calibration import CALIBRATIONS, PlattScaling, shift_base_rate
 from graphmeta.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from graphmeta.data.featurize import PARALLEL_MIN, MoleculeFeaturizer, Sanitize, check_sanitize
 from graphmeta.data.graphs import GraphStore
@@ -173,6 +179,14 @@ class FewShotClassifier(ClassifierMixin, BaseEstimator):
         sanitize: ``"strict"`` (default): a SMILES that fails RDKit's sanitization, valence check included (a
             five-bonded carbon), is an invalid input, an error naming its row; ``"lenient"`` accepts molecules
             that fail only the valence check, as the registered datasets are loaded.
+        calibration: ``"platt"`` (default): fit an increasing map of the head's scores to their out-of-fold values
+            on the support (``n_folds``-fold CV; the Super Learner reuses its own CV), see
+            :class:`~graphmeta.calibration.PlattScaling`; a support with a class of one molecule cannot be
+            cross-validated and stays uncalibrated (``calibration_`` says so). ``"none"``: the head's raw scores.
+        base_rate: the expected fraction of positives among the molecules you will score (e.g. ``0.05`` for a
+            screening library). Calibrated probabilities follow the support's class balance (a 10 + 10 support
+            says half are active); with ``base_rate`` they are moved to it (:func:`~graphmeta.calibration.
+            shift_base_rate`; rankings unchanged). ``None`` (default): the support's balance.
 
     Attributes (after ``fit``):
         classes_: ``[0, 1]``: ``predict_proba(X)[:, 1]`` is the probability of the positive class (label 1, or
@@ -181,6 +195,8 @@ class FewShotClassifier(ClassifierMixin, BaseEstimator):
         n_folds_: folds of the Super Learner's CV (0: the model's cross-task fallback weights were used).
         prior_strength_: the prior strength the Super Learner used (``prior_strength`` resolved).
         weights_source_: where ``weights_`` came from, in words (support CV, the cross-task prior and its share).
+        calibration_: the fitted :class:`~graphmeta.calibration.PlattScaling` (the identity when not calibrated);
+            ``calibration_.describe()`` says what it does.
         n_features_in_: embedding width of the model (what ``transform`` returns).
     """
 
@@ -188,7 +204,7 @@ class FewShotClassifier(ClassifierMixin, BaseEstimator):
                  base_learners: Sequence[str] | None = None, n_folds: int = 5, scale: str = "logit",
                  random_state: int = 0, n_jobs: int | None = None,
                  prior_strength: float | str = "auto", positive_label: Any = None,
-                 sanitize: Sanitize = "strict") -> None:
+                 sanitize: Sanitize = "strict", calibration: str = "platt", base_rate: float | None = None) -> None:
         self.model = model
         self.head = head
         self.base_learners = base_learners
@@ -199,6 +215,8 @@ class FewShotClassifier(ClassifierMixin, BaseEstimator):
         self.prior_strength = prior_strength
         self.positive_label = positive_label
         self.sanitize = sanitize
+        self.calibration = calibration
+        self.base_rate = base_rate
 
     # -- helpers ------------------------------------------------------------------------------------------
     def __sklearn_is_fitted__(self) -> bool:
@@ -271,14 +289,22 @@ class FewShotClassifier(ClassifierMixin, BaseEstimator):
         support = self._inputs(X, meta, "support")
         encoded = binary_labels(y, len(support), positive_label=self.positive_label)
         check_duplicate_labels(support, encoded)
+        if self.calibration not in CALIBRATIONS:
+            raise ValueError(f"calibration must be one of {CALIBRATIONS}, got {self.calibration!r}")
+        if self.base_rate is not None and not 0.0 < self.base_rate < 1.0:
+            raise ValueError(f"base_rate must be a fraction strictly between 0 and 1 (or None), got {self.base_rate}")
         library = self._library(meta, molecules=support.smiles is not None)
+        sl = self._superlearner(library, meta) if self.head == "superlearner" else SuperLearner(
+            library, n_folds=self.n_folds, random_state=self.random_state)
+        oof = None
         if self.head == "superlearner":
-            sl = self._superlearner(library, meta)
-            weights, V, _ = sl.weights_for(TaskPool(support), encoded)
+            weights, V, oof = sl.weights_for(TaskPool(support), encoded)
             self.prior_strength_ = sl.prior_strength
         else:
             weights, V = np.ones(1), 0
             self.prior_strength_ = 0.0
+        self.calibration_ = (sl.fit_calibration(TaskPool(support), encoded, weights, oof)
+                             if self.calibration == "platt" else PlattScaling())
         self.model_, self.support_, self.y_, self.classes_ = meta, support, encoded, np.array([0, 1])
         self.weights_ = {b.name: float(w) for b, w in zip(library, weights)}
         self.n_folds_ = V
@@ -339,8 +365,10 @@ class FewShotClassifier(ClassifierMixin, BaseEstimator):
         if self.head == "superlearner":
             sl = self._superlearner(library, self.model_)
             p, _ = sl.predict(pool, self.y_, np.array([self.weights_[b.name] for b in library]))
-            return p
-        return library[0].fit_predict(pool, [pool.support_to_query(self.y_)])[0]
+        else:
+            p = library[0].fit_predict(pool, [pool.support_to_query(self.y_)])[0]
+        p = self.calibration_(p)
+        return p if self.base_rate is None else shift_base_rate(p, float(np.mean(self.y_)), self.base_rate)
 
     def predict_proba(self, X: Any) -> np.ndarray:
         """``[n, 2]`` class probabilities: column 1 is P(positive), column 0 its complement."""
@@ -349,7 +377,9 @@ class FewShotClassifier(ClassifierMixin, BaseEstimator):
         return np.stack([1.0 - p, p], axis=1)
 
     def predict(self, X: Any) -> np.ndarray:
-        """1 where the positive class is the more probable, else 0."""
+        """1 where the positive class is the more probable (``predict_proba(X)[:, 1] > 0.5``), else 0. The
+        probabilities follow the support's class balance unless ``base_rate`` is given: with a balanced support,
+        about half the molecules are called active; with ``base_rate=0.05``, only those the head is sure of."""
         proba = self.predict_proba(X)  # first: NotFittedError before classes_ is looked up
         return self.classes_[proba.argmax(axis=1)]
 
@@ -374,6 +404,7 @@ class FewShotClassifier(ClassifierMixin, BaseEstimator):
                                                      "collection": blob.trained_on, **blob.info},
                   "classes": self.classes_.tolist(), "weights": self.weights_, "n_folds": self.n_folds_,
                   "prior_strength_used": self.prior_strength_, "weights_source": self.weights_source_,
+                  "calibration": self.calibration_.to_dict(),
                   "smiles": self.support_.smiles, "featurizer": self.support_.featurizer}
         state = {"learner": blob.learner.state_dict(), "support": self.support_.graphs.state_dict(),
                  "y": torch.as_tensor(self.y_)}
@@ -411,6 +442,7 @@ class FewShotClassifier(ClassifierMixin, BaseEstimator):
             clf.weights_, clf.n_folds_ = dict(config["weights"]), int(config["n_folds"])
             clf.prior_strength_ = float(config.get("prior_strength_used", 0.0))
             clf.weights_source_ = config.get("weights_source", "not recorded (saved by an older graphmeta)")
+            clf.calibration_ = PlattScaling(**config.get("calibration", {}))  # older files: uncalibrated
             clf.n_features_in_ = meta.learner.model.encoder.hidden_channels
         except (KeyError, TypeError, ValueError) as err:
             raise CheckpointError(f"{path}: not a valid saved FewShotClassifier ({type(err).__name__}: {err})") from None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import subprocess
@@ -74,6 +75,18 @@ def test_predict_writes_one_row_per_query_row(model: Path, csvs: tuple[Path, Pat
     assert "C1CC" in table["error"].iloc[3] and set(table["prediction"].iloc[:3]) <= {0, 1}
     assert "scored 3 of 4 query rows (1 invalid SMILES kept with an error)" in result.stderr
     assert "from this support's" in result.stderr or "from the model's cross-task fallback" in result.stderr
+    assert "; calibration: Platt scaling fitted to" in result.stderr  # the support has 2+ of each class
+    raw = _run("predict", "--model", str(model), "--support", str(support), "--query", str(query), "--label-column",
+               "active", "--head", "superlearner", "--on-invalid", "keep", "--calibration", "none")
+    assert "; calibration: none (identity), at the support's class balance" in raw.stderr
+    rated = _run("predict", "--model", str(model), "--support", str(support), "--query", str(query), "--label-column",
+                 "active", "--on-invalid", "keep", "--base-rate", "0.05")
+    assert "moved to a base rate of 0.05" in rated.stderr
+    assert _run("predict", "--model", str(model), "--support", str(support), "--query", str(query),
+                "--label-column", "active", "--base-rate", "2", check=False).returncode == 2
+    raw_p = pd.read_csv(io.StringIO(raw.stdout))["probability"].iloc[:3].to_numpy()
+    cal_p = table["probability"].iloc[:3].to_numpy()
+    assert np.array_equal(np.argsort(raw_p), np.argsort(cal_p)) and not np.allclose(raw_p, cal_p, atol=1e-6)
     # semicolon- and tab-separated files (spreadsheet exports) are read as such, and an existing output column is
     # refused rather than overwritten
     for sep, name in ((";", "semicolon.csv"), ("\t", "tabs.tsv")):

@@ -11,6 +11,7 @@ import pytest
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 
+from graphmeta.calibration import shift_base_rate
 from graphmeta.checkpoint import CheckpointError
 from graphmeta.data.api import load_dataset
 from graphmeta.data.episodes import KShotSampler
@@ -164,7 +165,7 @@ def test_estimator_contract(models, data) -> None:
             getattr(clf, method)(Xq)
     params = clf.get_params()
     assert set(params) == {"model", "head", "base_learners", "n_folds", "scale", "random_state", "n_jobs",
-                           "prior_strength", "positive_label", "sanitize"}
+                           "prior_strength", "positive_label", "sanitize", "calibration", "base_rate"}
     assert "superlearner" in repr(clf)
     clf.fit(Xs, ys)
     assert clf.get_params() == params  # fit changes no parameter
@@ -345,3 +346,30 @@ def test_a_molecules_score_does_not_depend_on_the_other_molecules(tox21, data, t
         np.testing.assert_allclose(sliced.predict_proba(Xq)[:, 1], whole, rtol=1e-5, atol=1e-7,
                                    err_msg=f"{norm}/{head}")
     np.testing.assert_allclose(clf.transform(Xq[:3]), clf.transform(Xq)[:3], rtol=1e-5, atol=1e-6)
+
+def test_calibration_is_fitted_on_the_support_keeps_the_ranking_and_is_saved(models, data, tmp_path: Path) -> None:
+    Xs, ys, Xq, _ = data
+    raw = FewShotClassifier(model=models["maml"], head="maml", calibration="none").fit(Xs, ys)
+    cal = FewShotClassifier(model=models["maml"], head="maml", n_folds=5).fit(Xs, ys)
+    assert raw.calibration_.n_fit == 0 and cal.calibration_.n_fit == len(ys)
+    p_raw, p_cal = raw.predict_proba(Xq)[:, 1], cal.predict_proba(Xq)[:, 1]
+    np.testing.assert_allclose(p_cal, cal.calibration_(p_raw), rtol=1e-6, atol=1e-9)
+    order = np.argsort(p_raw, kind="stable")
+    assert (np.diff(p_cal[order]) >= 0).all()  # an increasing map of the raw scores
+    assert not np.allclose(p_cal, p_raw)
+    np.testing.assert_array_equal(cal.predict(Xq), (p_cal > 0.5).astype(int))
+    loaded = FewShotClassifier.load(cal.save(tmp_path / "cal.pt"))
+    assert loaded.calibration_ == cal.calibration_
+    np.testing.assert_array_equal(loaded.predict_proba(Xq), cal.predict_proba(Xq))
+    # one positive: no 2-fold CV possible, so the probabilities stay the head's own
+    keep = [int(np.flatnonzero(ys == 1)[0]), *np.flatnonzero(ys == 0).tolist()]
+    one = FewShotClassifier(model=models["protonet"]).fit([Xs[i] for i in keep], ys[keep])
+    assert one.calibration_.n_fit == 0 and one.calibration_.describe() == "none (identity)"
+    rate = 0.05  # a screening library's hit rate: the same ranking, probabilities moved from the support's 50%
+    screening = FewShotClassifier(model=models["maml"], head="maml", n_folds=5, base_rate=rate).fit(Xs, ys)
+    np.testing.assert_allclose(screening.predict_proba(Xq)[:, 1], shift_base_rate(p_cal, float(ys.mean()), rate),
+                               rtol=1e-6, atol=1e-9)
+    with pytest.raises(ValueError, match="base_rate must be a fraction"):
+        FewShotClassifier(model=models["protonet"], base_rate=1.0).fit(Xs, ys)
+    with pytest.raises(ValueError, match="calibration must be one of"):
+        FewShotClassifier(model=models["protonet"], calibration="isotonic").fit(Xs, ys)

@@ -72,6 +72,7 @@ def _query_inputs(path: Path, smiles: list[str], featurizer: Any, on_invalid: st
 class PredictCommand(Subcommand):
     @classmethod
     def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
+        from graphmeta.calibration import CALIBRATIONS
         from graphmeta.predictor import HEADS
 
         _add_model(parser)
@@ -83,6 +84,12 @@ class PredictCommand(Subcommand):
                             help="the label of the positive class (e.g. active; compared as text): cells equal to it "
                                  "are 1, all others 0 (default: labels must be 0/1)")
         parser.add_argument("--head", choices=HEADS, default="protonet", help="how to adapt (default protonet)")
+        parser.add_argument("--calibration", choices=CALIBRATIONS, default="platt",
+                            help="platt (default): calibrate the head's probabilities on the support by "
+                                 "cross-validation (rankings unchanged); none: the head's raw probabilities")
+        parser.add_argument("--base-rate", type=float, default=None, metavar="FRACTION",
+                            help="expected fraction of actives among the query molecules (e.g. 0.05): probabilities "
+                                 "are moved from the support's class balance to it (default: the support's)")
         parser.add_argument("--out", type=Path, default=None, help="output CSV (default: standard output)")
         parser.add_argument("--on-invalid", choices=["error", "keep"], default="error",
                             help="query rows with invalid SMILES: stop (default) or keep the row, with an empty "
@@ -113,7 +120,8 @@ class PredictCommand(Subcommand):
             raise ValueError(f"{args.query.name} already has column(s) {taken}, which predict writes: rename them "
                              f"(nothing is overwritten)")
         featurizer = _model_featurizer(args.model, args.sanitize)
-        clf = FewShotClassifier(model=args.model, head=args.head, n_jobs=args.n_jobs, sanitize=args.sanitize)
+        clf = FewShotClassifier(model=args.model, head=args.head, n_jobs=args.n_jobs, sanitize=args.sanitize,
+                                calibration=args.calibration, base_rate=args.base_rate)
         support, invalid_support = featurize_molecules(support_smiles, featurizer)
         if invalid_support:
             i, why = next(iter(invalid_support.items()))
@@ -129,7 +137,7 @@ class PredictCommand(Subcommand):
         frame["probability"] = ""
         frame.loc[valid, "probability"] = [f"{p:.6f}" for p in proba]
         frame["prediction"] = ""
-        frame.loc[valid, "prediction"] = [str(c) for c in clf.classes_[(proba >= 0.5).astype(int)]]
+        frame.loc[valid, "prediction"] = [str(c) for c in clf.classes_[(proba > 0.5).astype(int)]]
         if invalid:
             frame["error"] = ""
             frame.loc[~valid, "error"] = [invalid[i] for i in sorted(invalid)]
@@ -144,7 +152,11 @@ class PredictCommand(Subcommand):
         print(f"scored {int(valid.sum())} of {len(frame)} query rows ({len(invalid)} invalid SMILES kept with an "
               f"error) with {args.head} on model {args.model}, support {len(support)} molecules "
               f"({int(encoded.sum())} labelled {positive}, the positive class); weights: {weights}, from "
-              f"{clf.weights_source_}"
+              f"{clf.weights_source_}; calibration: {clf.calibration_.describe()}"
+              + (" (not fitted: each class needs 2 support molecules to cross-validate)"
+                 if args.calibration == "platt" and clf.calibration_.n_fit == 0 else "")
+              + (f", moved to a base rate of {args.base_rate:g}" if args.base_rate is not None else
+                 f", at the support's class balance ({encoded.mean():.0%} positive; --base-rate to change it)")
               + (f"; wrote {args.out}" if args.out is not None else ""), file=sys.stderr)
         return 0
 

@@ -35,6 +35,7 @@ import numpy as np
 import torch
 from sklearn.model_selection import StratifiedKFold
 
+from graphmeta.calibration import PlattScaling
 from graphmeta.meta.base import MetaLearner
 from graphmeta.meta.base_learners import BaseLearner, Fold, TaskPool
 from graphmeta.meta.convex import SCALES, Scale, combine, convex_log_loss_weights
@@ -177,6 +178,18 @@ class SuperLearner:
         whole support."""
         base = self._predict_all(pool, [pool.support_to_query(y)])[0]
         return combine(base, weights, self.scale), base
+
+    def fit_calibration(self, pool: TaskPool, y: np.ndarray, weights: np.ndarray,
+                        oof: np.ndarray | None = None) -> PlattScaling:
+        """Platt scaling of the combined prediction (``weights``) fitted to its out-of-fold values on the support
+        (``oof``: the base learners' out-of-fold probabilities when already computed); the identity when the
+        support cannot be cross-validated (a class of one). See :mod:`graphmeta.calibration`."""
+        y = np.asarray(y, dtype=np.int64)
+        if self.folds_for(y) < 2:
+            return PlattScaling()
+        if oof is None:
+            oof, _ = self.out_of_fold(pool, y)
+        return PlattScaling.fit(combine(oof, np.asarray(weights, dtype=np.float64), self.scale), y)
 
     def fit_predict(self, pool: TaskPool, y: np.ndarray) -> StackingResult:
         """Weights from the support (or the fallback, or the gate), then the combined probabilities of the query."""
