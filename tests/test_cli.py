@@ -104,3 +104,21 @@ def test_every_subcommand_help_ends_with_an_example_that_parses(
         main([spec.name, "--help"])
     assert exit_info.value.code == 0
     assert f"example:\n  {spec.example}" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("command", ["train", "benchmark", "pretrain", "demo"])
+def test_model_size_flags_are_spelled_alike_everywhere(command: str) -> None:
+    """--hidden-channels/--num-layers (pretrain's, and chemprop's style) work wherever --hidden/--layers do."""
+    lead = {"train": ["train", "tox21", "--out", "run"], "benchmark": ["benchmark", "tox21"]}.get(command, [command])
+    long_form = build_parser(lead).parse_args([*lead, "--hidden-channels", "32", "--num-layers", "2"])
+    short_form = build_parser(lead).parse_args([*lead, "--hidden", "32", "--layers", "2"])
+    assert vars(long_form) == vars(short_form)
+
+
+def test_column_flags_take_chemprop_spellings() -> None:
+    lead = ["predict", "--support", "s.csv", "--query", "q.csv"]
+    chemprop = build_parser(lead).parse_args([*lead, "--smiles-columns", "smi", "--target-columns", "active"])
+    ours = build_parser(lead).parse_args([*lead, "--smiles-column", "smi", "--label-column", "active"])
+    assert vars(chemprop) == vars(ours) and ours.label_column == "active" and ours.smiles_column == "smi"
+    train = ["train", "data.csv", "--out", "run"]
+    assert build_parser(train).parse_args([*train, "--smiles-columns", "smi"]).smiles_column == "smi"

@@ -73,7 +73,8 @@ def add_dataset_arguments(parser: argparse.ArgumentParser) -> None:
 
 def add_table_arguments(parser: argparse.ArgumentParser) -> None:
     """The options that say how to read a CSV or task table as a dataset (with :func:`load_named_or_csv`)."""
-    parser.add_argument("--smiles-column", default=None, help="CSV: name of the SMILES column")
+    parser.add_argument("--smiles-column", "--smiles-columns", dest="smiles_column", default=None,
+                        help="CSV: name of the SMILES column")
     parser.add_argument("--target-columns", nargs="+", default=None, help="CSV: label columns (default: all others)")
     parser.add_argument("--task-type", choices=["auto", "binary", "regression"], default="auto",
                         help="CSV: label type (default: binary iff all labels are 0/1)")

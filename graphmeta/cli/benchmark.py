@@ -62,8 +62,9 @@ class BenchmarkCommand(Subcommand):
                                  "TU 2000)")
         parser.add_argument("--eval-every", type=int, default=None,
                             help="evaluation interval (default 100 / 200 / 100)")
-        parser.add_argument("--hidden", type=int, default=None, help="GNN width (default 128)")
-        parser.add_argument("--layers", type=int, default=None,
+        parser.add_argument("--hidden-channels", "--hidden", dest="hidden", type=int,
+                            default=None, help="GNN width (default 128)")
+        parser.add_argument("--num-layers", "--layers", dest="layers", type=int, default=None,
                             help="GNN layers (default 5); molecules: 0 = no GNN, an MLP of --fingerprint-bits and/or "
                                  "--descriptors")
         parser.add_argument("--pretrained", default=None, metavar="ENCODER_PT",

@@ -35,8 +35,10 @@ class DemoCommand(Subcommand):
         parser.add_argument("--shots", type=int, default=10, help="positives (and negatives) per support (default 10)")
         parser.add_argument("--draws", type=int, default=5, help="test episodes per test task (default 5)")
         parser.add_argument("--steps", type=int, default=150, help="meta-training steps per learner (default 150)")
-        parser.add_argument("--hidden", type=int, default=64, help="GNN width (default 64)")
-        parser.add_argument("--layers", type=int, default=3, help="GNN layers (default 3)")
+        parser.add_argument("--hidden-channels", "--hidden", dest="hidden", type=int,
+                            default=64, help="GNN width (default 64)")
+        parser.add_argument("--num-layers", "--layers", dest="layers", type=int, default=3,
+                            help="GNN layers (default 3)")
         parser.add_argument("--seed", type=int, default=0, help="seed of weights, splits and episodes (default 0)")
         parser.add_argument("--precision", choices=PRECISIONS, default="fp32",
                             help="meta-training precision: bf16 autocast with fp32 meta-weights (default fp32)")

@@ -32,7 +32,8 @@ def _add_model(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", default="tox21-protonet",
                         help=f"shipped model ({', '.join(available_models()) or 'none'}) or a model.pt file "
                              f"(default tox21-protonet)")
-    parser.add_argument("--smiles-column", default=None, help="name of the SMILES column (default: auto-detected)")
+    parser.add_argument("--smiles-column", "--smiles-columns", dest="smiles_column", default=None,
+                        help="name of the SMILES column (default: auto-detected)")
     add_sanitize_argument(parser)
 
 
@@ -78,7 +79,7 @@ class PredictCommand(Subcommand):
         _add_model(parser)
         parser.add_argument("--support", type=Path, required=True, help="CSV of labelled molecules (the few shots)")
         parser.add_argument("--query", type=Path, required=True, help="CSV of molecules to score")
-        parser.add_argument("--label-column", required=True,
+        parser.add_argument("--label-column", "--target-columns", dest="label_column", required=True,
                             help="support CSV: the label column, 0/1 (or any labels with --positive-label)")
         parser.add_argument("--positive-label", default=None, metavar="LABEL",
                             help="the label of the positive class (e.g. active; compared as text): cells equal to it "

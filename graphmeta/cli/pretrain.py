@@ -40,8 +40,9 @@ class PretrainCommand(Subcommand):
                                    ("eval_every", int, "held-out evaluation interval"),
                                    ("eval_molecules", int, "held-out molecules"), ("hidden_channels", int, "GNN width"),
                                    ("num_layers", int, "GNN layers"), ("seed", int, "seed")):
-            parser.add_argument(f"--{option.replace('_', '-')}", type=kind, default=getattr(defaults, option),
-                                help=f"{text} (default {getattr(defaults, option)})")
+            short = {"hidden_channels": ["--hidden"], "num_layers": ["--layers"]}.get(option, [])  # as train says
+            parser.add_argument(f"--{option.replace('_', '-')}", *short, dest=option, type=kind,
+                                default=getattr(defaults, option), help=f"{text} (default {getattr(defaults, option)})")
         parser.add_argument("--objectives", nargs="+", choices=OBJECTIVES, default=None,
                             help="objectives summed every step (default: masking; with --supervised-tasks: multitask)")
         parser.add_argument("--objective-weights", nargs="+", type=float, default=None,

@@ -52,8 +52,9 @@ class TrainCommand(Subcommand):
         parser.add_argument("--grad-clip", type=float, default=10.0, metavar="MAX",
                             help="clip the meta-gradient's 2-norm to MAX (0: no clipping; default 10)")
         parser.add_argument("--meta-batch-size", type=int, default=8, help="tasks per meta-step (default 8)")
-        parser.add_argument("--hidden", type=int, default=128, help="GNN width (default 128)")
-        parser.add_argument("--layers", type=int, default=5,
+        parser.add_argument("--hidden-channels", "--hidden", dest="hidden", type=int,
+                            default=128, help="GNN width (default 128)")
+        parser.add_argument("--num-layers", "--layers", dest="layers", type=int, default=5,
                             help="GNN layers (default 5); 0: no GNN, an MLP of --fingerprint-bits and/or --descriptors")
         parser.add_argument("--fingerprint-bits", type=int, default=0, metavar="BITS",
                             help="also read each molecule's ECFP4 (BITS bits, e.g. 2048) beside the GNN readout "
