@@ -122,3 +122,16 @@ def test_column_flags_take_chemprop_spellings() -> None:
     assert vars(chemprop) == vars(ours) and ours.label_column == "active" and ours.smiles_column == "smi"
     train = ["train", "data.csv", "--out", "run"]
     assert build_parser(train).parse_args([*train, "--smiles-columns", "smi"]).smiles_column == "smi"
+
+
+def test_predict_shows_featurization_progress_on_a_terminal_only(monkeypatch: pytest.MonkeyPatch,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    from graphmeta.cli.predict import _query_inputs
+    from graphmeta.data.featurize import MoleculeFeaturizer
+
+    smiles = ["CCO", "c1ccccc1O", "CCN"] * 20
+    for terminal in (False, True):
+        monkeypatch.setattr(sys.stderr, "isatty", lambda: terminal)
+        inputs, invalid = _query_inputs(Path("q.csv"), smiles, MoleculeFeaturizer(), "error")
+        assert len(inputs) == 60 and not invalid
+        assert ("featurizing" in capsys.readouterr().err) == terminal

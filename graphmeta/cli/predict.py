@@ -59,7 +59,8 @@ def _query_inputs(path: Path, smiles: list[str], featurizer: Any, on_invalid: st
     from graphmeta.data.featurize import InvalidSmilesError
     from graphmeta.data.inputs import featurize_molecules
 
-    inputs, invalid = featurize_molecules(smiles, featurizer, n_jobs)
+    # a progress bar on a terminal only: a log file or a pipe gets none
+    inputs, invalid = featurize_molecules(smiles, featurizer, n_jobs, progress=sys.stderr.isatty())
     if invalid and on_invalid == "error":
         first = list(invalid.items())[:5]
         raise InvalidSmilesError(f"{path.name}: {len(invalid)} invalid SMILES (" + "; ".join(

@@ -151,13 +151,14 @@ def invalid_molecules_error(name: str, invalid: dict[int, str], n: int) -> Inval
 
 
 def featurize_molecules(molecules: Sequence[Any], featurizer: MoleculeFeaturizer | None = None,
-                        n_jobs: int | None = None) -> tuple[GraphInputs, dict[int, str]]:
+                        n_jobs: int | None = None, progress: bool = False) -> tuple[GraphInputs, dict[int, str]]:
     """The valid ones of ``molecules`` (SMILES or RDKit ``Mol``) as :class:`GraphInputs`, and
-    ``{position: reason}`` of the invalid ones (for callers that report them per row instead of raising)."""
+    ``{position: reason}`` of the invalid ones (for callers that report them per row instead of raising);
+    ``progress``: a progress bar (one process only; forked workers show none)."""
     from rdkit import Chem
 
     featurizer = featurizer or MoleculeFeaturizer()
     prepared = [m.strip() if isinstance(m, str) else m for m in molecules]
-    feats, invalid = featurizer.featurize_many(prepared, n_jobs=n_jobs)
+    feats, invalid = featurizer.featurize_many(prepared, progress=progress, total=len(prepared), n_jobs=n_jobs)
     smiles = [m if isinstance(m, str) else Chem.MolToSmiles(m) for i, m in enumerate(prepared) if i not in invalid]
     return GraphInputs(GraphStore.from_featurized(feats), smiles, featurizer.cache_key), invalid
