@@ -29,13 +29,6 @@ from graphmeta.cli.base import (Subcommand, add_data_dir_argument, add_dataset_a
 _NORMS = ("task", "running", "layer", "none")
 
 
-def _fits(collection: Any, task: int, shots: int) -> bool:
-    """Whether ``task`` has ``shots`` labelled graphs of each class and at least one more for a query."""
-    _, values = collection.labels.task(task)
-    positives = int((values == 1).sum())
-    return positives >= shots and len(values) - positives >= shots and len(values) > 2 * shots
-
-
 class TrainCommand(Subcommand):
     @classmethod
     def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
@@ -81,38 +74,15 @@ class TrainCommand(Subcommand):
 
     @classmethod
     def _split(cls, collection: Any, args: argparse.Namespace, verbose: bool = True) -> tuple[Any, str]:
-        from graphmeta.data.splits import PAR_SPLITS, TaskSplit, par_split, predefined_split
+        from graphmeta.data.splits import training_split
 
-        groups = collection.task_groups
-        base = None
-        if args.all_tasks:
-            note = "all tasks"
-        elif collection.name.lower() in PAR_SPLITS:
-            base, note = par_split(collection), "the published split's training tasks"
-        elif "train" in groups and "test" in groups:
-            base, note = predefined_split(collection), "the dataset's own training tasks"
-        else:
-            note = "all tasks"
-        train = list(base.train) if base is not None else list(range(collection.n_tasks))
-        test = list(base.test) if base is not None else []
-        if args.valid_tasks:
-            valid = task_indices(collection, args.valid_tasks)
-        else:
-            valid = list(base.valid) if base is not None else []
-        if set(valid) & set(test):
-            raise ValueError(f"validation task(s) {sorted(set(valid) & set(test))} are test tasks of the published "
-                             f"split; pick training tasks (or pass --all-tasks)")
-        train = [t for t in train if t not in valid]
-        too_small = [t for t in train if not _fits(collection, t, args.shots)]
+        valid = task_indices(collection, args.valid_tasks) if args.valid_tasks else None
+        split, note, too_small = training_split(collection, args.shots, valid, args.all_tasks)
         if too_small and verbose:
             names = ", ".join(collection.task_names[t] for t in too_small[:5]) + (" ..." if len(too_small) > 5 else "")
             print(f"skipped {len(too_small)} training task(s) with fewer than {args.shots} positives or negatives "
                   f"(or nothing left for a query) for {args.shots}+{args.shots} supports: {names}")
-        train = [t for t in train if t not in too_small]
-        if not train:
-            raise ValueError("no training task left (after holding out validation tasks and skipping tasks too "
-                             "small for the supports)")
-        return TaskSplit(train=tuple(train), valid=tuple(valid), test=tuple(test)), note
+        return split, note
 
     @classmethod
     def run(cls, args: argparse.Namespace) -> int:
@@ -133,8 +103,7 @@ class TrainCommand(Subcommand):
         from graphmeta.benchmarks.record import command_line
         from graphmeta.distributed import main_first
         from graphmeta.data.featurize import MoleculeFeaturizer
-        from graphmeta.meta.base_learners import default_base_learners
-        from graphmeta.meta.superlearner import SuperLearner, fallback_from_training_tasks, prior_from_training_tasks
+        from graphmeta.meta.superlearner import model_file_records
         from graphmeta.model_files import export_model
         from graphmeta.train import MetaTrainer, TrainConfig
 
@@ -175,18 +144,14 @@ class TrainCommand(Subcommand):
             trainer.load_best()
         extra = {}
         if not args.no_fallback:
-            sl = SuperLearner(default_base_learners(trainer.learner, molecules=collection.smiles is not None))
-            extra["superlearner_fallback"] = fallback_from_training_tasks(sl, collection, split.train, shots=1,
-                                                                         seed=args.seed)
-            if len(split.train) < 2:
-                print("one training task: no leave-tasks-out CV for the Super Learner's prior strength, so its "
-                      "weights will come from each support's own cross-validation (prior strength 0)")
-            else:
-                print("choosing the Super Learner's prior strength by leave-tasks-out CV over the training tasks")
-                extra["superlearner_prior"] = prior_from_training_tasks(sl, collection, split.train, args.shots,
-                                                                        extra["superlearner_fallback"],
-                                                                        seed=args.seed, progress=progress)
-                prior = extra["superlearner_prior"]
+            print("one training task: no leave-tasks-out CV for the Super Learner's prior strength, so its "
+                  "weights will come from each support's own cross-validation (prior strength 0)"
+                  if len(split.train) < 2 else
+                  "choosing the Super Learner's prior strength by leave-tasks-out CV over the training tasks")
+            extra = model_file_records(trainer.learner, collection, split.train, args.shots, seed=args.seed,
+                                       progress=progress)
+            prior = extra.get("superlearner_prior")
+            if prior is not None:
                 print(f"prior strength {prior['prior_strength']:g} (held-out log loss "
                       f"{min(prior['log_loss']):.4f}; plain CV {prior['log_loss'][0]:.4f})")
         path = export_model(trainer, args.out / "model.pt", {"command": command_line()}, extra)

@@ -15,13 +15,13 @@ subset of the *training* tasks into the validation set.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, Sequence
 
 import numpy as np
 
 from graphmeta.data.tasks import TaskCollection
 
-__all__ = ["TaskSplit", "PAR_SPLITS", "par_split", "predefined_split"]
+__all__ = ["TaskSplit", "PAR_SPLITS", "par_split", "predefined_split", "fits_support", "training_split"]
 
 #: (first test task index) for the PAR protocol; tasks before it train, tasks from it on test.
 PAR_SPLITS: dict[str, int] = {"tox21": 9, "sider": 21, "muv": 12, "toxcast": 450}
@@ -108,3 +108,46 @@ def predefined_split(collection: TaskCollection) -> TaskSplit:
                      unit=unit, description=f"predefined split of {collection.name}")
 
 
+
+
+def fits_support(collection: TaskCollection, task: int, shots: int) -> bool:
+    """Whether binary ``task`` has ``shots`` labelled graphs of each class and at least one more for a query."""
+    _, values = collection.labels.task(task)
+    positives = int((values == 1).sum())
+    return positives >= shots and len(values) - positives >= shots and len(values) > 2 * shots
+
+
+def training_split(collection: TaskCollection, shots: int, valid: Sequence[int] | None = None,
+                   all_tasks: bool = False) -> tuple[TaskSplit, str, list[int]]:
+    """The tasks a meta-training run on ``collection`` uses, as ``graphmeta train`` chooses them.
+
+    Training tasks: a published PAR split's training tasks (Tox21, SIDER, MUV, ToxCast), else the dataset's own
+    ``train`` group when it has train and test groups (FS-Mol), else every task; ``all_tasks=True``: every task,
+    test tasks included. ``valid`` (task indices; default the base split's) is held out to select the checkpoint
+    and may not hold a test task. Training tasks too small for ``shots`` + ``shots`` supports with a query are
+    left out. Returns the split, a short description of where the training tasks come from, and the indices of
+    the tasks left out as too small (for the caller to report).
+    """
+    groups = collection.task_groups
+    base = None
+    if all_tasks:
+        note = "all tasks"
+    elif collection.name.lower() in PAR_SPLITS:
+        base, note = par_split(collection), "the published split's training tasks"
+    elif "train" in groups and "test" in groups:
+        base, note = predefined_split(collection), "the dataset's own training tasks"
+    else:
+        note = "all tasks"
+    train = list(base.train) if base is not None else list(range(collection.n_tasks))
+    test = list(base.test) if base is not None else []
+    held = list(valid) if valid else (list(base.valid) if base is not None else [])
+    if set(held) & set(test):
+        raise ValueError(f"validation task(s) {sorted(set(held) & set(test))} are test tasks of the published "
+                         f"split; pick training tasks (or pass all_tasks=True / --all-tasks)")
+    train = [t for t in train if t not in held]
+    too_small = [t for t in train if not fits_support(collection, t, shots)]
+    train = [t for t in train if t not in too_small]
+    if not train:
+        raise ValueError("no training task left (after holding out validation tasks and skipping tasks too "
+                         "small for the supports)")
+    return TaskSplit(train=tuple(train), valid=tuple(held), test=tuple(test)), note, too_small

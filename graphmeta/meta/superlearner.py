@@ -386,3 +386,24 @@ def prior_from_episodes(superlearner: SuperLearner, collection: Any, episodes: S
     return choose_prior_strength(superlearner, score_episodes(superlearner, collection, episodes, True, progress),
                                  score_episodes(superlearner, collection, fallback_episodes, False, progress),
                                  seed=seed)
+
+
+def model_file_records(learner: MetaLearner, collection: Any, tasks: Sequence[int], shots: int, seed: int = 0,
+                       progress: bool = False) -> dict[str, Any]:
+    """What a model file keeps for the predictor's Super Learner (the ``extra`` of
+    :func:`graphmeta.model_files.export_model`), learned on the meta-training ``tasks`` of ``collection``:
+    ``"superlearner_fallback"`` (1-shot cross-task weights, :func:`fallback_from_training_tasks`) and, with two
+    or more tasks, ``"superlearner_prior"`` (the prior strength for ``shots``-shot supports chosen by
+    leave-tasks-out CV, :func:`prior_from_training_tasks`). With one task there is nothing to hold out: no prior
+    record, and the predictor's ``prior_strength="auto"`` then means 0 (each support's own CV). ``graphmeta
+    train`` writes exactly these records."""
+    from graphmeta.meta.base_learners import default_base_learners
+
+    superlearner = SuperLearner(default_base_learners(learner, molecules=collection.smiles is not None))
+    records = {"superlearner_fallback": fallback_from_training_tasks(superlearner, collection, tasks, shots=1,
+                                                                     seed=seed)}
+    if len(tasks) >= 2:
+        records["superlearner_prior"] = prior_from_training_tasks(superlearner, collection, tasks, shots,
+                                                                  records["superlearner_fallback"], seed=seed,
+                                                                  progress=progress)
+    return records

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from graphmeta.data.splits import TaskSplit, par_split
+from graphmeta.data.api import load_dataset
+from graphmeta.data.splits import TaskSplit, fits_support, par_split, training_split
 
 
 @pytest.mark.parametrize("name,n,first_test", [("tox21", 12, 9), ("sider", 27, 21), ("muv", 17, 12),
@@ -38,3 +39,25 @@ def test_overlap_is_refused() -> None:
         TaskSplit(train=(1, 2), test=(2, 3))
     with pytest.raises(KeyError, match="no PAR split"):
         par_split("bbbp", 1)
+
+
+def test_training_split_is_the_policy_graphmeta_train_uses() -> None:
+    """Published split's training tasks for Tox21, validation tasks held out of them, test tasks refused as
+    validation, tasks too small for the supports left out and returned (the CLI reports them)."""
+    tox21 = load_dataset("tox21", progress=False)
+    split, note, small = training_split(tox21, shots=10)
+    assert split.train == tuple(range(9)) and split.test == (9, 10, 11) and not split.valid and not small
+    assert note == "the published split's training tasks"
+    split, _, _ = training_split(tox21, shots=10, valid=[2])
+    assert split.valid == (2,) and 2 not in split.train and split.test == (9, 10, 11)
+    with pytest.raises(ValueError, match=r"validation task\(s\) \[10\] are test tasks"):
+        training_split(tox21, shots=10, valid=[10])
+    every, note, _ = training_split(tox21, shots=10, all_tasks=True)
+    assert every.train == tuple(range(12)) and not every.test and note == "all tasks"
+    smallest = min(range(9), key=lambda t: int(tox21.labels.task(t)[1].sum()))
+    shots = int(tox21.labels.task(smallest)[1].sum()) + 1  # one more positive than the smallest task has
+    split, _, small = training_split(tox21, shots=shots)
+    assert smallest in small and smallest not in split.train and not fits_support(tox21, smallest, shots)
+    assert all(fits_support(tox21, t, shots) for t in split.train)
+    with pytest.raises(ValueError, match="no training task left"):
+        training_split(tox21, shots=10_000)
