@@ -188,8 +188,8 @@ class FewShotClassifier(ClassifierMixin, BaseEstimator):
             says half are active); with ``base_rate`` they are moved to it (:func:`~graphmeta.calibration.
             shift_base_rate`; rankings unchanged). ``None`` (default): the support's balance.
 
-    Attributes (after ``fit``):
-        classes_: ``[0, 1]``: ``predict_proba(X)[:, 1]`` is the probability of the positive class (label 1, or
+    Attributes:
+        classes_: (after ``fit``, as every attribute below) ``[0, 1]``: ``predict_proba(X)[:, 1]`` is the probability of the positive class (label 1, or
             ``positive_label``) and ``predict`` returns 1 for it.
         weights_: ``{base learner: weight}`` of the Super Learner (one head: ``{head: 1.0}``).
         n_folds_: folds of the Super Learner's CV (0: the model's cross-task fallback weights were used).
@@ -198,6 +198,13 @@ class FewShotClassifier(ClassifierMixin, BaseEstimator):
         calibration_: the fitted :class:`~graphmeta.calibration.PlattScaling` (the identity when not calibrated);
             ``calibration_.describe()`` says what it does.
         n_features_in_: embedding width of the model (what ``transform`` returns).
+
+    Example:
+        >>> from graphmeta import FewShotClassifier
+        >>> clf = FewShotClassifier(model="tox21-protonet", base_rate=0.05)
+        >>> clf.fit(["CCO", "c1ccccc1O", "CC(=O)Nc1ccc(O)cc1", "C1CCNCC1"], [0, 1, 1, 0])
+        >>> clf.predict_proba(["CCN", "c1ccccc1N"])[:, 1]  # P(active), at a 5% hit rate
+        >>> clf.calibration_.describe(), clf.weights_source_
     """
 
     def __init__(self, model: str | os.PathLike = "tox21-protonet", head: str = "protonet",

@@ -217,6 +217,19 @@ def _episodes_record(sampler: EpisodeSampler, val_episodes: Sequence[Episode]) -
 class MetaTrainer:
     """Meta-trains one learner on the training tasks of a split, selecting on its validation tasks.
 
+    Example:
+        >>> from graphmeta import load_dataset
+        >>> from graphmeta.data.splits import training_split
+        >>> from graphmeta.model_files import export_model
+        >>> from graphmeta.train import MetaTrainer, TrainConfig
+        >>> tox21 = load_dataset("tox21")
+        >>> split, _, _ = training_split(tox21, shots=10, valid=[8])  # Tox21 tasks 0-7, task 8 selects
+        >>> trainer = MetaTrainer(tox21, split, TrainConfig(learner="protonet", steps=500, k_shot=10, norm="layer"),
+        ...                       out_dir="runs/tox21-protonet")
+        >>> result = trainer.fit()  # resumable: fit(resume=True) continues from runs/tox21-protonet/last.pt
+        >>> trainer.load_best()
+        >>> export_model(trainer, "runs/tox21-protonet/model.pt")  # FewShotClassifier(model=...) reads it
+
     Without validation tasks (``split.valid`` empty) nothing is selected: the run trains for ``config.steps``
     and its last weights are its "best" -- what a retraining with a step count chosen beforehand (e.g. by
     leave-tasks-out cross-validation, :mod:`graphmeta.benchmarks`) needs.

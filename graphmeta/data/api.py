@@ -144,6 +144,13 @@ def load_dataset(
         progress: progress bars for downloads and featurization.
         **options: dataset-specific: ``splits=("train", "valid", "test")`` for FS-Mol;
             ``split="all" | "train" | "val" | "test"`` for TRIANGLES; ``on_invalid`` for CSV datasets.
+
+    Example:
+        >>> import graphmeta
+        >>> tox21 = graphmeta.load_dataset("tox21")  # the embedded copy: no download
+        >>> tox21.n_tasks, tox21.task_names[0]
+        (12, 'NR-AR')
+        >>> fsmol = graphmeta.load_dataset("fsmol", featurizer=graphmeta.MoleculeFeaturizer(fingerprint_bits=2048))
     """
     info = get_info(name)
     root = data_dir(data_dir_override)
