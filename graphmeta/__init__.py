@@ -28,7 +28,7 @@ _PUBLIC: dict[str, str] = {
     "load_dataset": "graphmeta.data.api",
     "load_task_table": "graphmeta.data.api",
     "TaskSplit": "graphmeta.data.splits",
-    "available_models": "graphmeta.model_files",
+    "available_models": "graphmeta.choices",
     "load_meta_model": "graphmeta.model_files",
     "FewShotClassifier": "graphmeta.predictor",
 }

@@ -22,10 +22,10 @@ from typing import Any
 import numpy as np
 from scipy.optimize import minimize
 
+from graphmeta.choices import CALIBRATIONS
+
 __all__ = ["CALIBRATIONS", "PlattScaling", "shift_base_rate"]
 
-#: ``calibration=`` options of :class:`~graphmeta.predictor.FewShotClassifier`.
-CALIBRATIONS: tuple[str, ...] = ("platt", "none")
 
 _EPS = 1e-12  # probabilities are clipped to [_EPS, 1 - _EPS] before the logit (ties only beyond it)
 

@@ -19,15 +19,13 @@ from typing import Any
 
 from graphmeta.safe_write import atomic_write_json
 from graphmeta.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from graphmeta.choices import PRETRAINED_DIR, available_models
 from graphmeta.data.featurize import MoleculeFeaturizer, graphs_key
 from graphmeta.meta.base import MetaLearner
 from graphmeta.train import MetaTrainer, TrainConfig, build_meta_learner
 
 __all__ = ["PRETRAINED_DIR", "MetaModel", "available_models", "resolve_model", "load_meta_model",
            "cached_meta_model", "meta_model_from_checkpoint", "export_model"]
-
-#: Where the shipped model files live (package data).
-PRETRAINED_DIR = Path(__file__).parent / "pretrained"
 
 _KINDS = ("meta-model", "meta-trainer")
 
@@ -77,11 +75,6 @@ class MetaModel:
                 and graphs_key(featurizer) != graphs_key(self.featurizer)):
             raise ValueError(f"{self.source}: the model was trained on graphs from featurizer {self.featurizer!r}, "
                              f"but {what} come from {featurizer!r}; featurize them with the model's featurizer")
-
-
-def available_models() -> dict[str, Path]:
-    """The models shipped with graphmeta, by name (``"tox21-protonet"`` ...)."""
-    return {p.stem: p for p in sorted(PRETRAINED_DIR.glob("*.pt"))}
 
 
 def resolve_model(model: str | os.PathLike) -> Path:

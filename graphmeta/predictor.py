@@ -38,7 +38,8 @@ import torch
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.exceptions import NotFittedError
 
-from graphmeta.calibration import CALIBRATIONS, PlattScaling, shift_base_rate
+from graphmeta.calibration import PlattScaling, shift_base_rate
+from graphmeta.choices import CALIBRATIONS, HEADS
 from graphmeta.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from graphmeta.data.featurize import PARALLEL_MIN, MoleculeFeaturizer, Sanitize, check_sanitize
 from graphmeta.data.graphs import GraphStore
@@ -51,7 +52,6 @@ from graphmeta.parallel import chunk_bounds, fork_map, resolve_workers
 
 __all__ = ["HEADS", "FewShotClassifier", "binary_labels", "check_duplicate_labels"]
 
-HEADS: tuple[str, ...] = ("protonet", "maml", "logreg", "knn", "rf", "superlearner")
 
 _SAVED_KIND = "few-shot-classifier"
 

@@ -24,7 +24,7 @@ from graphmeta.cli.base import (Subcommand, add_data_dir_argument, add_table_arg
 class EvaluateCommand(Subcommand):
     @classmethod
     def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
-        from graphmeta.predictor import HEADS
+        from graphmeta.choices import HEADS
 
         parser.add_argument("--model", required=True, help="shipped model name or model.pt file")
         parser.add_argument("--dataset", default=None,

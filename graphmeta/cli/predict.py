@@ -27,7 +27,7 @@ _ROW = 2  # spreadsheet row of the first data line (the header is row 1)
 
 
 def _add_model(parser: argparse.ArgumentParser) -> None:
-    from graphmeta.model_files import available_models
+    from graphmeta.choices import available_models
 
     parser.add_argument("--model", default="tox21-protonet",
                         help=f"shipped model ({', '.join(available_models()) or 'none'}) or a model.pt file "
@@ -74,8 +74,7 @@ def _query_inputs(path: Path, smiles: list[str], featurizer: Any, on_invalid: st
 class PredictCommand(Subcommand):
     @classmethod
     def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
-        from graphmeta.calibration import CALIBRATIONS
-        from graphmeta.predictor import HEADS
+        from graphmeta.choices import CALIBRATIONS, HEADS
 
         _add_model(parser)
         parser.add_argument("--support", type=Path, required=True, help="CSV of labelled molecules (the few shots)")
