@@ -92,7 +92,8 @@ def test_graphless_protonet_learns_exports_and_predicts(tox21_fp, tmp_path: Path
     path = export_model(trainer, tmp_path / "fp-mlp.pt", {"command": "test"})
     episode = episodes[0]
     smiles = lambda index: [tox21_fp.smiles[i] for i in index.tolist()]  # noqa: E731
-    clf = FewShotClassifier(model=str(path)).fit(smiles(episode.support), episode.support_y.numpy())
+    clf = FewShotClassifier(model=str(path), calibration="none").fit(smiles(episode.support),
+                                                                      episode.support_y.numpy())
     proba = clf.predict_proba(smiles(episode.query))[:, 1]
     with torch.no_grad():
         expected = torch.softmax(trainer.learner.evaluate(_meta_batch(tox21_fp, episode)), -1)[:, 1].numpy()
